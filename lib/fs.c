@@ -1,0 +1,317 @@
+#include "fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+int kelp_openat2(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve, struct kelp_err *err)
+{
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+		.resolve = resolve,
+	};
+	int fd;
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+	if (fd < 0)
+		return kelp_error(err, errno, "open %s", path);
+	return fd;
+}
+
+int kelp_open_in_root(int rootfd, const char *path, int flags, mode_t mode, struct kelp_err *err)
+{
+	return kelp_openat2(rootfd, path, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, err);
+}
+
+/* Create path one component at a time. Every prefix is resolved from the root with
+ * RESOLVE_IN_ROOT, so a symlink in the tree (even one swapped in during the walk) is followed
+ * but clamped to the root and can never lead outside it. */
+static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_file, struct kelp_err *err)
+{
+	const uint64_t res = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	size_t len = strlen(path);
+	cleanup_free char *prefix = xmalloc(len + 2);
+	cleanup_close int cur = kelp_openat2(rootfd, "/", O_PATH | O_DIRECTORY, 0, res, err);
+	if (cur < 0)
+		return -1;
+	size_t i = 0, plen = 0;
+	prefix[0] = '\0';
+	while (i < len) {
+		while (i < len && path[i] == '/')
+			i++;
+		if (i >= len)
+			break;
+		size_t s = i;
+		while (i < len && path[i] != '/')
+			i++;
+		size_t clen = i - s;
+		char comp[NAME_MAX + 1];
+		if (clen > NAME_MAX)
+			return kelp_error(err, ENAMETOOLONG, "path %s", path);
+		memcpy(comp, path + s, clen);
+		comp[clen] = '\0';
+		prefix[plen++] = '/';
+		memcpy(prefix + plen, comp, clen);
+		plen += clen;
+		prefix[plen] = '\0';
+		bool last = true;
+		for (size_t j = i; j < len; j++)
+			if (path[j] != '/') {
+				last = false;
+				break;
+			}
+
+		int fd;
+		if (last && last_is_file) {
+			int c = kelp_openat2(rootfd, prefix, O_CREAT | O_RDONLY, mode, res, NULL);
+			if (c < 0 && errno != EISDIR)
+				return kelp_error(err, errno, "create %s", path);
+			if (c >= 0)
+				close(c);
+			fd = kelp_openat2(rootfd, prefix, O_PATH, 0, res, err);
+		} else {
+			fd = kelp_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, 0, res, NULL);
+			if (fd < 0 && errno == ENOENT) {
+				if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST)
+					return kelp_error(err, errno, "mkdir %s", prefix);
+				fd = kelp_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, 0, res, NULL);
+			}
+			if (fd < 0)
+				return kelp_error(err, errno, "open directory %s", prefix);
+		}
+		if (fd < 0)
+			return -1;
+		close(cur);
+		cur = fd;
+	}
+	return TAKE_FD(cur);
+}
+
+int kelp_mkdir_in_root(int rootfd, const char *path, mode_t mode, struct kelp_err *err)
+{
+	return walk_mkdir(rootfd, path, mode, false, err);
+}
+
+int kelp_mkfile_in_root(int rootfd, const char *path, mode_t mode, struct kelp_err *err)
+{
+	return walk_mkdir(rootfd, path, mode, true, err);
+}
+
+int kelp_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int kelp_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, struct kelp_err *err)
+{
+	char tmp[NAME_MAX + 1];
+	int n = snprintf(tmp, sizeof(tmp), ".%s.tmp%d", name, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return kelp_error(err, ENAMETOOLONG, "write %s", name);
+	unlinkat(dirfd, tmp, 0); /* a stale temp file from a crashed writer with the same pid */
+	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return kelp_error(err, errno, "create %s", tmp);
+	if (kelp_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+		kelp_error(err, errno, "write %s", tmp);
+		unlinkat(dirfd, tmp, 0);
+		return -1;
+	}
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		kelp_error(err, errno, "rename %s to %s", tmp, name);
+		unlinkat(dirfd, tmp, 0);
+		return -1;
+	}
+	if (fsync(dirfd) < 0 && errno != EBADF && errno != EINVAL)
+		return kelp_error(err, errno, "fsync directory of %s", name);
+	return 0;
+}
+
+int kelp_read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct kelp_err *err)
+{
+	size_t cap = 4096, len = 0;
+	cleanup_free char *buf = xmalloc(cap + 1);
+	for (;;) {
+		if (len == cap) {
+			if (cap >= max)
+				return kelp_error(err, EFBIG, "file larger than %zu bytes", max);
+			cap = cap * 2 > max ? max : cap * 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return kelp_error(err, errno, "read");
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+int kelp_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len, struct kelp_err *err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kelp_error(err, errno, "open %s", path);
+	if (kelp_read_fd(fd, max, ret, ret_len, err) < 0)
+		return kelp_error_wrap(err, "%s", path);
+	return 0;
+}
+
+int kelp_write_file_at(int dirfd, const char *path, const char *value, struct kelp_err *err)
+{
+	cleanup_close int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return kelp_error(err, errno, "open %s", path);
+	size_t len = strlen(value);
+	ssize_t n;
+	do
+		n = write(fd, value, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return kelp_error(err, errno, "write '%s' to %s", value, path);
+	if ((size_t)n != len)
+		return kelp_error(err, EIO, "short write of '%s' to %s", value, path);
+	return 0;
+}
+
+static int rm_rf_fd(int dfd, dev_t dev, struct kelp_err *err)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return kelp_error(err, errno, "fdopendir");
+	}
+	cleanup_closedir DIR *dir = d;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			return kelp_error(err, errno, "stat %s", de->d_name);
+		}
+		if (S_ISDIR(st.st_mode)) {
+			if (st.st_dev != dev)
+				return kelp_error(err, EBUSY, "remove %s: a mount point", de->d_name);
+			int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				return kelp_error(err, errno, "open %s", de->d_name);
+			if (rm_rf_fd(sub, dev, err) < 0)
+				return kelp_error_wrap(err, "%s", de->d_name);
+			if (unlinkat(dirfd(dir), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+				return kelp_error(err, errno, "rmdir %s", de->d_name);
+		} else if (unlinkat(dirfd(dir), de->d_name, 0) < 0 && errno != ENOENT) {
+			return kelp_error(err, errno, "unlink %s", de->d_name);
+		}
+	}
+	return 0;
+}
+
+int kelp_rm_rf_at(int dirfd, const char *name, struct kelp_err *err)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return kelp_error(err, errno, "stat %s", name);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return kelp_error(err, errno, "unlink %s", name);
+		return 0;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return kelp_error(err, errno, "open %s", name);
+	if (rm_rf_fd(fd, st.st_dev, err) < 0)
+		return kelp_error_wrap(err, "remove %s", name);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return kelp_error(err, errno, "rmdir %s", name);
+	return 0;
+}
+
+int kelp_cloexec_from(int from)
+{
+	if (syscall(SYS_close_range, (unsigned)from, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd < from || fd == dirfd(d))
+			continue;
+		int fl = fcntl(fd, F_GETFD);
+		if (fl >= 0)
+			fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+	closedir(d);
+	return 0;
+}
+
+int kelp_close_fds_from(int from)
+{
+	if (syscall(SYS_close_range, (unsigned)from, ~0U, 0) == 0)
+		return 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		int fd = atoi(de->d_name);
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd < from || fd == dirfd(d))
+			continue;
+		close(fd);
+	}
+	closedir(d);
+	return 0;
+}
+
+bool kelp_name_is_safe(const char *name)
+{
+	if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (*p == '/' || (unsigned char)*p < 0x20 || *p == 0x7f)
+			return false;
+	return strlen(name) <= 1024;
+}

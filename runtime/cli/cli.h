@@ -1,0 +1,36 @@
+/* The `kelp` command line: global options, one file per verb, each a thin layer over one
+ * library call. Exit status 1 on error, as runc. */
+#pragma once
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "container.h"
+#include "error.h"
+
+struct cli {
+	struct kelp_runtime rt;
+	const char *log_path;
+};
+
+struct verb {
+	const char *name;
+	const char *usage;
+	int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+extern const struct verb verb_create, verb_start, verb_run, verb_state, verb_kill, verb_delete, verb_list, verb_ps,
+	verb_exec, verb_spec;
+
+/* Report err once (stderr, and the --log file) and return 1. */
+int cli_fail(const struct kelp_err *err);
+/* Usage error: "kelp VERB: MSG" and the verb's usage; returns 1. */
+int cli_usage(const struct verb *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parse a non-negative integer option value. */
+int cli_parse_uint(const char *s, int *ret);
+
+/* Foreground supervision for run and exec: forward signals to pid, proxy the pty (console_fd
+ * >= 0) with our terminal, reap children; returns pid's exit status (128+N for signal N).
+ * Signals must already be blocked with cli_block_signals(). */
+int cli_foreground(pid_t pid, int console_fd);
+void cli_block_signals(void);
+void cli_unblock_signals(void);
