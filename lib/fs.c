@@ -89,7 +89,7 @@ static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_fi
 		} else {
 			fd = kelp_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, 0, res, NULL);
 			if (fd < 0 && errno == ENOENT) {
-				if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST)
+				if (mkdirat(cur, comp, last_is_file ? 0755 : mode) < 0 && errno != EEXIST)
 					return kelp_error(err, errno, "mkdir %s", prefix);
 				fd = kelp_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, 0, res, NULL);
 			}
@@ -157,12 +157,23 @@ int kelp_atomic_write(int dirfd, const char *name, const void *buf, size_t len, 
 
 int kelp_read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct kelp_err *err)
 {
-	size_t cap = 4096, len = 0;
+	size_t cap = max < 4096 ? max : 4096, len = 0;
 	cleanup_free char *buf = xmalloc(cap + 1);
 	for (;;) {
 		if (len == cap) {
-			if (cap >= max)
-				return kelp_error(err, EFBIG, "file larger than %zu bytes", max);
+			if (cap >= max) {
+				/* full: only an EOF now keeps us within max */
+				char probe;
+				ssize_t n;
+				do
+					n = read(fd, &probe, 1);
+				while (n < 0 && errno == EINTR);
+				if (n < 0)
+					return kelp_error(err, errno, "read");
+				if (n == 0)
+					break;
+				return kelp_fail(err, EFBIG, "file larger than %zu bytes", max);
+			}
 			cap = cap * 2 > max ? max : cap * 2;
 			buf = xrealloc(buf, cap + 1);
 		}
@@ -230,8 +241,12 @@ static int rm_rf_fd(int dfd, dev_t dev, struct kelp_err *err)
 		}
 		if (S_ISDIR(st.st_mode)) {
 			if (st.st_dev != dev)
-				return kelp_error(err, EBUSY, "remove %s: a mount point", de->d_name);
-			int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				return kelp_fail(err, EBUSY, "remove %s: a mount point", de->d_name);
+			/* RESOLVE_NO_XDEV also catches a bind mount from the same filesystem */
+			int sub = kelp_openat2(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
+					       RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS, NULL);
+			if (sub < 0 && errno == EXDEV)
+				return kelp_fail(err, EBUSY, "remove %s: a mount point", de->d_name);
 			if (sub < 0)
 				return kelp_error(err, errno, "open %s", de->d_name);
 			if (rm_rf_fd(sub, dev, err) < 0)

@@ -159,6 +159,16 @@ int kj_bool(const struct kj *n, bool *ret, struct kelp_err *err)
 
 int kj_int64(const struct kj *n, int64_t *ret, struct kelp_err *err)
 {
+	if (YAJL_IS_NUMBER(n->v) && !YAJL_IS_INTEGER(n->v) && n->v->u.number.r && !strpbrk(n->v->u.number.r, ".eE")) {
+		/* yajl's own integer parser overflows on INT64_MIN; read the text */
+		errno = 0;
+		char *end;
+		long long v = strtoll(n->v->u.number.r, &end, 10);
+		if (errno == 0 && *end == '\0') {
+			*ret = v;
+			return 0;
+		}
+	}
 	if (!YAJL_IS_NUMBER(n->v) || !YAJL_IS_INTEGER(n->v)) {
 		if (YAJL_IS_NUMBER(n->v) && n->v->u.number.r && !strpbrk(n->v->u.number.r, ".eE"))
 			return kelp_fail(err, ERANGE, "%s: integer %s out of range", n->path, n->v->u.number.r);

@@ -29,7 +29,11 @@ int kelp_log_init(const char *path, enum kelp_log_format format, bool debug, str
 {
 	log_format = format;
 	log_debug_on = debug;
-	if (path && *path) {
+	if (!path || !*path) {
+		kelp_log_close();
+		return 0;
+	}
+	{
 		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd < 0)
 			return kelp_error(err, errno, "open log file %s", path);
@@ -56,6 +60,38 @@ bool kelp_log_debug_enabled(void)
 	return log_debug_on;
 }
 
+/* Length of the valid UTF-8 sequence at s (2..4), or 0. */
+static size_t utf8_seq_len(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n;
+	unsigned min;
+	unsigned cp;
+	if (u[0] >= 0xc2 && u[0] <= 0xdf) {
+		n = 2;
+		cp = u[0] & 0x1f;
+		min = 0x80;
+	} else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+		n = 3;
+		cp = u[0] & 0x0f;
+		min = 0x800;
+	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+		n = 4;
+		cp = u[0] & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (u[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
 void kelp_json_escape(const char *s, char *buf, size_t size)
 {
 	size_t o = 0;
@@ -74,6 +110,17 @@ void kelp_json_escape(const char *s, char *buf, size_t size)
 			buf[o++] = 't';
 		} else if (c < 0x20) {
 			o += (size_t)snprintf(buf + o, size - o, "\\u%04x", c);
+		} else if (c >= 0x80) {
+			/* copy a whole valid UTF-8 sequence, or write U+FFFD for a bad byte, so that
+			 * every record stays valid JSON */
+			size_t n = utf8_seq_len(s);
+			if (n == 0) {
+				o += (size_t)snprintf(buf + o, size - o, "\\ufffd");
+			} else {
+				memcpy(buf + o, s, n);
+				o += n;
+				s += n - 1;
+			}
 		} else {
 			buf[o++] = (char)c;
 		}

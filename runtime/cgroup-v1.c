@@ -67,6 +67,25 @@ static int write_i64(const struct kelp_cgroup *cg, const struct cg_hier *h, cons
 	return cg_write(cg, h, file, buf, err);
 }
 
+/* Kernels since 5.x are always hierarchical, and their memory.use_hierarchy refuses 0. */
+static int v1_use_hierarchy(struct kelp_cgroup *cg, const struct cg_hier *h, bool on, struct kelp_err *err)
+{
+	if (!cg_has_file(cg, h, "memory.use_hierarchy")) {
+		log_debug("cgroup: no memory.use_hierarchy, useHierarchy ignored");
+		return 0;
+	}
+	struct kelp_err e = {0};
+	if (cg_write(cg, h, "memory.use_hierarchy", on ? "1" : "0", &e) == 0)
+		return 0;
+	if (!on && e.code == EINVAL) {
+		log_warn("useHierarchy=false ignored: this kernel's memory cgroups are always hierarchical");
+		return 0;
+	}
+	if (err)
+		*err = e;
+	return -1;
+}
+
 static int v1_memory(struct kelp_cgroup *cg, const struct cg_hier *h, const struct spec_memory *m,
 		     struct kelp_err *err)
 {
@@ -83,6 +102,9 @@ static int v1_memory(struct kelp_cgroup *cg, const struct cg_hier *h, const stru
 					  h->mnt);
 		swap = 0;
 	}
+	if (limit > 0 && swap > 0 && swap < limit)
+		return kelp_error(err, 0, "memory swap limit %" PRId64 ": memory+swap must be >= the memory limit %" PRId64,
+				  swap, limit);
 	if (limit != 0 && swap != 0) {
 		/* memory+swap must stay >= memory at every step: pick the order that keeps it */
 		cleanup_free char *cur = NULL;
@@ -114,12 +136,8 @@ static int v1_memory(struct kelp_cgroup *cg, const struct cg_hier *h, const stru
 	}
 	if (m->has_disable_oom_killer && m->disable_oom_killer && cg_write(cg, h, "memory.oom_control", "1", err) < 0)
 		return -1;
-	if (m->has_use_hierarchy) {
-		if (!cg_has_file(cg, h, "memory.use_hierarchy"))
-			log_debug("cgroup: no memory.use_hierarchy, useHierarchy ignored");
-		else if (cg_write(cg, h, "memory.use_hierarchy", m->use_hierarchy ? "1" : "0", err) < 0)
-			return -1;
-	}
+	if (m->has_use_hierarchy && v1_use_hierarchy(cg, h, m->use_hierarchy, err) < 0)
+		return -1;
 	return 0;
 }
 

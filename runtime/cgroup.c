@@ -586,6 +586,13 @@ int cgroup_destroy(struct kelp_cgroup *cg, struct kelp_err *err)
 	}
 	if (rc < 0)
 		return kelp_error_wrap(err, "destroy cgroup %s", cg->path);
+	/* The default parent (/kelp) is kelp's own: remove it once the last container is gone.
+	 * A busy or non-empty parent simply stays. */
+	if (strncmp(cg->path, "/kelp/", 6) == 0 && !strchr(cg->path + 6, '/'))
+		for (size_t i = 0; i < cg->n_hier; i++) {
+			cleanup_free char *parent = xasprintf("%s/kelp", cg->hier[i].mnt);
+			rmdir(parent);
+		}
 	return 0;
 }
 
@@ -669,7 +676,11 @@ int cg_mkdir_p(const struct kelp_cgroup *cg, const struct cg_hier *h,
 		const char *e = strchr(p + 1, '/');
 		size_t l = e ? (size_t)(e - p) : strlen(p);
 		cleanup_free char *dir = xasprintf("%s%.*s", parent, (int)l, p);
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		int r = mkdir(dir, 0755);
+		/* a delete may remove the empty shared parent between our two mkdirs: redo it once */
+		if (r < 0 && errno == ENOENT && mkdir(parent, 0755) == 0)
+			r = mkdir(dir, 0755);
+		if (r < 0 && errno != EEXIST)
 			return kelp_error(err, errno, "mkdir %s", dir);
 		if (level && level(parent, dir, err) < 0)
 			return -1;

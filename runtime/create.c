@@ -62,6 +62,15 @@ static int write_idmap(pid_t pid, const char *file, const struct spec_idmap *map
 	return 0;
 }
 
+/* The host id that container id `id` maps to, or the overflow id when it is unmapped. */
+static unsigned host_id_of(const struct spec_idmap *maps, size_t n, unsigned id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= maps[i].container_id && id - maps[i].container_id < maps[i].size)
+			return maps[i].host_id + (id - maps[i].container_id);
+	return 65534;
+}
+
 static int connect_console(const char *path, struct kelp_err *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -185,6 +194,13 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 	/* exec needs the config the container was made from, even if the bundle changes */
 	if (kelp_atomic_write(c->statefd, CONFIG_COPY, config, config_len, 0600, err) < 0)
 		return -1;
+	if (s->linux_.ns[NS_USER].present && !s->linux_.ns[NS_USER].path) {
+		/* init opens the fifo as its own root, a different uid on the host */
+		uid_t u = host_id_of(s->linux_.uid_mappings, s->linux_.n_uid_mappings, 0);
+		gid_t g = host_id_of(s->linux_.gid_mappings, s->linux_.n_gid_mappings, 0);
+		if (fchownat(c->statefd, EXEC_FIFO, u, g, AT_SYMLINK_NOFOLLOW) < 0)
+			return kelp_error(err, errno, "chown exec fifo of %s", o->id);
+	}
 	fifo = openat(c->statefd, EXEC_FIFO, O_PATH | O_CLOEXEC);
 	if (fifo < 0)
 		return kelp_error(err, errno, "open exec fifo of %s", o->id);
@@ -207,7 +223,8 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 	if (cgroup_create(c->cg, err) < 0)
 		goto out;
 	c->cg_created = true;
-	if (s->linux_.has_resources && cgroup_apply(c->cg, &s->linux_.resources, err) < 0)
+	/* even without resources: the default device rules apply */
+	if (cgroup_apply(c->cg, s->linux_.has_resources ? &s->linux_.resources : NULL, err) < 0)
 		goto out;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
 		kelp_error(err, errno, "socketpair");

@@ -27,7 +27,7 @@ src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$src" || exit 2
 
 usage() {
-	sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
@@ -62,10 +62,10 @@ MARKER='##kelp-test-result##'
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/kelp-test-run.XXXXXX") || exit 2
 logdir=$BUILD/test-logs
-if ! mkdir -p "$logdir" 2>/dev/null || [ ! -w "$logdir" ]; then
+if [ ! -d "$BUILD" ] || ! mkdir -p "$logdir" 2>/dev/null || [ ! -w "$logdir" ]; then
 	logdir=$scratch/logs
 	mkdir -p "$logdir"
-	echo "run.sh: $BUILD/test-logs is not writable; logs go to $logdir and are removed at exit" >&2
+	echo "run.sh: no writable $BUILD/test-logs; logs go to $logdir and are removed at exit" >&2
 fi
 
 child=""
@@ -98,6 +98,17 @@ matches() {
 # Show lines of output under a failure, indented.
 show() {
 	sed 's/^/    | /'
+}
+
+# The useful part of a crashed binary's stderr: a sanitizer report from its start, else the tail.
+excerpt() { # LOG
+	local n
+	n=$(grep -n -m 1 -E '^==[0-9]+==ERROR: |^runtime error: |: runtime error: ' "$1" | cut -d: -f1)
+	if [ -n "$n" ]; then
+		sed -n "${n},$((n + TAIL_LINES - 1))p" "$1"
+	else
+		tail -n "$TAIL_LINES" "$1"
+	fi
 }
 
 r_pass() { # FILE NAME
@@ -197,15 +208,16 @@ run_unit() { # BINARY
 
 	local why
 	why=$(abnormal "$rc" "$had" 128)
-	if [ -z "$why" ] && [ "$results" -lt "$plan" ]; then
-		why="reported $results of $plan tests (status $rc)"
+	if [ "$results" -lt "$plan" ]; then
+		why="${why:+$why, }reported $results of $plan tests${why:+ only}"
+		[ -n "$why" ] && [ "$rc" -eq 0 ] && why="$why (status 0)"
 	fi
 	if [ -z "$why" ] && [ "$results" -eq 0 ]; then
 		why="printed no results (not a cmocka test?)"
 	fi
 	if [ -n "$why" ]; then
 		r_fail "$name" "$name: $why"
-		tail -n "$TAIL_LINES" "$err" | show
+		excerpt "$err" | show
 	elif [ "$had" = 1 ]; then
 		# What the failed tests printed to stderr (fail_msg, print_error), without cmocka's
 		# own summary lines.

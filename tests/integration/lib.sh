@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh — sourced by every tests/integration/NN-*.sh script (source it, do not run it):
 #
 #   . "$(dirname "$0")/lib.sh"
@@ -365,12 +366,12 @@ _kt_cleanup() {
 	fi
 	rm -rf --one-file-system "$TEST_TMP" 2>/dev/null || {
 		echo "lib.sh: could not remove $TEST_TMP completely" >&2
-		[ $rc -ne 0 ] || rc=1
+		[ "$rc" -ne 0 ] || rc=1
 	}
-	if [ $rc -eq 0 ] && [ $KT_FAIL -gt 0 ]; then
+	if [ "$rc" -eq 0 ] && [ "$KT_FAIL" -gt 0 ]; then
 		rc=1
 	fi
-	exit $rc
+	exit "$rc"
 }
 
 trap '_kt_cleanup $?' EXIT

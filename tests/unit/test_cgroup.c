@@ -383,8 +383,10 @@ static void test_bpf_invalid(void **state)
 static void test_bpf_verifier(void **state)
 {
 	(void)state;
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		print_message("# skip: loading a BPF program needs root\n");
 		skip();
+	}
 	struct kelp_err err = {0};
 	struct spec_device_rule rules[] = {{false, 'a', -1, -1, "rwm"}, {true, 'c', 10, 200, "rw"},
 					   {false, 'b', 8, -1, "w"}, {true, 'a', 4, -1, "m"}};

@@ -142,6 +142,29 @@ static void test_wrap_long_prefix_of_long_message(void **state)
 	assert_int_equal(err.code, EBUSY);
 }
 
+static void test_fail_keeps_code_without_strerror(void **state)
+{
+	(void)state;
+	struct kelp_err err = { 0 };
+	assert_int_equal(kelp_fail(&err, ENOENT, "container %s does not exist", "web"), -1);
+	assert_string_equal(err.msg, "container web does not exist");
+	assert_int_equal(err.code, ENOENT);
+	kelp_error_wrap(&err, "delete");
+	assert_string_equal(err.msg, "delete: container web does not exist");
+	assert_int_equal(err.code, ENOENT);
+	assert_int_equal(kelp_fail(&err, 0, "plain"), -1);
+	assert_string_equal(err.msg, "plain");
+	assert_int_equal(err.code, 0);
+	assert_int_equal(kelp_fail(NULL, EEXIST, "ignored"), -1);
+
+	char big[2 * KELP_ERR_MSG_MAX];
+	memset(big, 'f', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	kelp_fail(&err, EEXIST, "%s", big);
+	assert_int_equal(strlen(err.msg), KELP_ERR_MSG_MAX - 1);
+	assert_int_equal(err.code, EEXIST);
+}
+
 static void test_clear(void **state)
 {
 	(void)state;
@@ -165,6 +188,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_does_not_reinterpret_percent),
 		cmocka_unit_test(test_truncation_is_terminated),
 		cmocka_unit_test(test_wrap_long_prefix_of_long_message),
+		cmocka_unit_test(test_fail_keeps_code_without_strerror),
 		cmocka_unit_test(test_clear),
 	};
 	return cmocka_run_group_tests_name("error", tests, NULL, NULL);

@@ -24,9 +24,8 @@
 		_fail(__FILE__, __LINE__);                                                         \
 	} while (0)
 
-/* JSON errors are compared without the ": strerror" suffix kelp_error() adds for a non-zero
- * code: whether it belongs there is pinned down by test_json_errors_have_no_strerror_suffix
- * alone, so that one lib bug fails one test. */
+/* JSON errors are compared with or without a ": strerror" suffix: whether it belongs there is
+ * pinned down by test_json_errors_have_no_strerror_suffix alone, so that one bug fails one test. */
 static void check_err_msg(const struct kelp_err *err, const char *want, const char *file, int line)
 {
 	char alt[KELP_ERR_MSG_MAX + 128];
@@ -114,11 +113,10 @@ static void test_parse_uses_len_not_nul(void **state)
 	yajl_tree_free(root.v);
 }
 
-/* LIB BUG (reported): json.h documents JSON errors as "PATH: expected <type>" (the message a
- * user sees for a bad config.json), but every error in lib/json.c is made with
- * kelp_error(err, EINVAL or ERANGE, ...), and kelp_error() appends ": strerror(code)" for any
- * non-zero code, giving "...: expected an integer, got a string: Invalid argument". The code
- * must stay EINVAL/ERANGE (callers branch on it); only the suffix is wrong. */
+/* Regression: json.h documents JSON errors as "PATH: expected <type>" (the message a user sees
+ * for a bad config.json), with code EINVAL or ERANGE kept for callers. lib/json.c once made them
+ * with kelp_error(), which appends ": strerror(code)" ("...got a string: Invalid argument");
+ * it now uses kelp_fail(). */
 static void test_json_errors_have_no_strerror_suffix(void **state)
 {
 	(void)state;
@@ -146,7 +144,7 @@ static void test_json_errors_have_no_strerror_suffix(void **state)
 	if (strcmp(got[0], "linux.resources.devices[3].major: expected an integer, got a string") != 0 ||
 	    strcmp(got[1], "big: integer 4294967296 out of range") != 0 ||
 	    strcmp(got[2], "process: required field is missing") != 0)
-		failf("LIB BUG lib/json.c: JSON errors end in strerror: \"%s\", \"%s\", \"%s\"", got[0],
+		failf("lib/json.c: JSON errors end in strerror: \"%s\", \"%s\", \"%s\"", got[0],
 			 got[1], got[2]);
 }
 
