@@ -237,10 +237,13 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 	bool any_join = false;
 	for (int t = 0; t < NS_COUNT; t++)
 		any_join |= ns_fds[t] >= 0;
+	/* A time namespace is entered by a fork after unshare; that child must become pid 1, so
+	 * the pid namespace is then unshared alongside rather than cloned. */
+	bool pid_by_fork = s->linux_.ns[NS_TIME].present;
 	int flags = 0;
 	if (!any_join)
 		for (int t = 0; t < NS_COUNT; t++)
-			if (s->linux_.ns[t].present && t != NS_CGROUP && t != NS_TIME) {
+			if (s->linux_.ns[t].present && t != NS_CGROUP && t != NS_TIME && !(t == NS_PID && pid_by_fork)) {
 				flags |= ns_clone_flags[t];
 				cloned[t] = true;
 			}

@@ -63,8 +63,11 @@ static int unshare_rest(struct init_ctx *c, int *ret_fork_flags, struct kelp_err
 	}
 	if (flags && unshare(flags) < 0)
 		return kelp_error(err, errno, "unshare namespaces (flags 0x%x)", flags);
+	/* joined pid and time namespaces, too, hold only our children */
 	if (l->ns[NS_PID].path)
-		fork_flags |= CLONE_NEWPID; /* a joined pid namespace holds only our children */
+		fork_flags |= CLONE_NEWPID;
+	if (l->ns[NS_TIME].path)
+		fork_flags |= CLONE_NEWTIME;
 	*ret_fork_flags = fork_flags;
 	return 0;
 }
