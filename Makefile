@@ -16,11 +16,13 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)
 RUNTIME_LIBS := -lseccomp -lcap -lyajl
 TEST_LIBS := -lcmocka
 
-# Missing headers mean missing -dev packages: install them before anything is compiled.
+# Missing headers or tools mean missing packages: install them before anything is compiled.
 DEP_HEADERS := seccomp.h sys/capability.h yajl/yajl_tree.h cmocka.h
-MISSING := $(strip $(foreach h,$(DEP_HEADERS),$(if $(wildcard /usr/include/$(h) /usr/include/*/$(h)),,$(h))))
+DEP_TOOLS := pkg-config jq busybox nsenter
+MISSING := $(strip $(foreach h,$(DEP_HEADERS),$(if $(wildcard /usr/include/$(h) /usr/include/*/$(h)),,$(h))) \
+	$(foreach t,$(DEP_TOOLS),$(if $(shell command -v $(t)),,$(t))))
 ifneq ($(MISSING),)
-$(info missing headers: $(MISSING); running scripts/deps.sh)
+$(info missing: $(MISSING); running scripts/deps.sh)
 DEPS_OUT := $(shell scripts/deps.sh 1>&2 || echo failed)
 ifneq ($(DEPS_OUT),)
 $(error scripts/deps.sh failed)

@@ -43,7 +43,26 @@ int kelp_open_in_root(int rootfd, const char *path, int flags, mode_t mode, stru
 /* Create path one component at a time. Every prefix is resolved from the root with
  * RESOLVE_IN_ROOT, so a symlink in the tree (even one swapped in during the walk) is followed
  * but clamped to the root and can never lead outside it. */
-static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_file, struct kelp_err *err)
+/* comp (in dirfd) is a symlink whose target is missing: the path to create instead, with the
+ * link replaced by its target and `rest` appended; NULL if comp is no symlink. */
+static char *through_link(int dirfd, const char *comp, const char *parent, const char *rest)
+{
+	char target[PATH_MAX];
+	ssize_t n = readlinkat(dirfd, comp, target, sizeof(target) - 1);
+	if (n <= 0)
+		return NULL;
+	target[n] = '\0';
+	/* an absolute target is taken from the root, a relative one from the link's directory;
+	 * either way the walk resolves it inside the root */
+	if (target[0] == '/')
+		return xasprintf("%s/%s", target, rest);
+	return xasprintf("%s/%s/%s", parent, target, rest);
+}
+
+#define WALK_MAX_LINKS 40
+
+static int walk_mkdir_depth(int rootfd, const char *path, mode_t mode, bool last_is_file, int links,
+			    struct kelp_err *err)
 {
 	const uint64_t res = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 	size_t len = strlen(path);
@@ -64,9 +83,10 @@ static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_fi
 		size_t clen = i - s;
 		char comp[NAME_MAX + 1];
 		if (clen > NAME_MAX)
-			return kelp_error(err, ENAMETOOLONG, "path %s", path);
+			return kelp_fail(err, ENAMETOOLONG, "path %s: component too long", path);
 		memcpy(comp, path + s, clen);
 		comp[clen] = '\0';
+		size_t parent_len = plen;
 		prefix[plen++] = '/';
 		memcpy(prefix + plen, comp, clen);
 		plen += clen;
@@ -82,7 +102,7 @@ static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_fi
 		if (last && last_is_file) {
 			int c = kelp_openat2(rootfd, prefix, O_CREAT | O_RDONLY, mode, res, NULL);
 			if (c < 0 && errno != EISDIR)
-				return kelp_error(err, errno, "create %s", path);
+				goto missing_target;
 			if (c >= 0)
 				close(c);
 			fd = kelp_openat2(rootfd, prefix, O_PATH, 0, res, err);
@@ -92,6 +112,8 @@ static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_fi
 				if (mkdirat(cur, comp, last_is_file ? 0755 : mode) < 0 && errno != EEXIST)
 					return kelp_error(err, errno, "mkdir %s", prefix);
 				fd = kelp_openat2(rootfd, prefix, O_PATH | O_DIRECTORY, 0, res, NULL);
+				if (fd < 0 && errno == ENOENT)
+					goto missing_target;
 			}
 			if (fd < 0)
 				return kelp_error(err, errno, "open directory %s", prefix);
@@ -100,8 +122,25 @@ static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_fi
 			return -1;
 		close(cur);
 		cur = fd;
+		continue;
+	missing_target: {
+		/* a symlink to something missing: create its target (inside the root) instead */
+		int e = errno;
+		prefix[parent_len] = '\0';
+		cleanup_free char *redo = through_link(cur, comp, prefix, path + i);
+		if (!redo)
+			return kelp_error(err, e, "create %s", path);
+		if (links >= WALK_MAX_LINKS)
+			return kelp_error(err, ELOOP, "create %s", path);
+		return walk_mkdir_depth(rootfd, redo, mode, last_is_file, links + 1, err);
+	}
 	}
 	return TAKE_FD(cur);
+}
+
+static int walk_mkdir(int rootfd, const char *path, mode_t mode, bool last_is_file, struct kelp_err *err)
+{
+	return walk_mkdir_depth(rootfd, path, mode, last_is_file, 0, err);
 }
 
 int kelp_mkdir_in_root(int rootfd, const char *path, mode_t mode, struct kelp_err *err)

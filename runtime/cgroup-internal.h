@@ -17,6 +17,8 @@ struct cg_hier {
 	char *name;     /* its directory name under the cgroup root: "cpu,cpuacct", "systemd", "unified" */
 	char *opts;     /* v1: controllers and name= for a fresh mount ("cpu,cpuacct", "name=systemd") */
 	char *mnt_root; /* the cgroup shown at mnt: "/" unless bind-mounted from a sub-cgroup */
+	char *path;     /* the container's cgroup in this hierarchy when it differs from cg->path
+			 * (a relative cgroupsPath joins each hierarchy's own cgroup); else NULL */
 	bool v2;
 };
 
@@ -48,6 +50,11 @@ struct kelp_cgroup {
 extern const struct cg_ops cg_v1_ops, cg_v2_ops, cg_hybrid_ops;
 
 /* ---- shared helpers (cgroup.c) ---- */
+
+/* The container's cgroup path in h. */
+const char *cg_hpath(const struct kelp_cgroup *cg, const struct cg_hier *h);
+/* The line of /proc/self/cgroup text for hierarchy h: its path, or NULL. */
+char *cg_own_in(const char *text, const struct cg_hier *h);
 
 /* The container's directory in h: "<mnt><path>" (caller frees). */
 char *cg_dir(const struct kelp_cgroup *cg, const struct cg_hier *h);

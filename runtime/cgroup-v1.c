@@ -327,7 +327,7 @@ int cg1_freeze(struct kelp_cgroup *cg, bool frozen, struct kelp_err *err)
 	}
 	if (frozen)
 		cg_write(cg, h, "freezer.state", "THAWED", NULL);
-	return kelp_error(err, ETIMEDOUT, "freezer.state of %s%s is %s, not %s after 5s", h->mnt, cg->path,
+	return kelp_error(err, ETIMEDOUT, "freezer.state of %s%s is %s, not %s after 5s", h->mnt, cg_hpath(cg, h),
 			  state ? state : "?", want);
 }
 

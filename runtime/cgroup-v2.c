@@ -126,7 +126,7 @@ static int enable_in(const char *dir, const char *ctrl, struct kelp_err *err)
 static int enable_path(const struct kelp_cgroup *cg, const struct cg_hier *h, const char *ctrl, struct kelp_err *err)
 {
 	cleanup_free char *dir = xstrdup(h->mnt);
-	const char *p = cg->path;
+	const char *p = cg_hpath(cg, h);
 	for (;;) {
 		const char *next = strchr(p + 1, '/');
 		if (enable_in(dir, ctrl, err) < 0)
@@ -379,7 +379,7 @@ int cg2_freeze(struct kelp_cgroup *cg, const struct cg_hier *h, bool frozen, str
 	}
 	if (frozen)
 		cg_write(cg, h, "cgroup.freeze", "0", NULL);
-	return kelp_error(err, ETIMEDOUT, "cgroup.events of %s%s does not say \"%s\" after 5s", h->mnt, cg->path, want);
+	return kelp_error(err, ETIMEDOUT, "cgroup.events of %s%s does not say \"%s\" after 5s", h->mnt, cg_hpath(cg, h), want);
 }
 
 static int v2_freeze(struct kelp_cgroup *cg, bool frozen, struct kelp_err *err)

@@ -269,6 +269,7 @@ static char *v1_controllers(const char *super)
 
 static void hier_free(struct cg_hier *h)
 {
+	free(h->path);
 	free(h->mnt);
 	free(h->name);
 	free(h->opts);
@@ -288,6 +289,7 @@ static void add_hier(struct kelp_cgroup *cg, const struct mi_entry *e, bool v2, 
 		}
 	cg->hier = xrealloc(cg->hier, (cg->n_hier + 1) * sizeof(cg->hier[0]));
 	struct cg_hier *h = &cg->hier[cg->n_hier++];
+	memset(h, 0, sizeof(*h));
 	h->mnt = xstrdup(e->mnt);
 	h->name = xstrdup(strcmp(e->mnt, root) == 0 ? "" : base + 1);
 	h->opts = v2 ? xstrdup("") : v1_controllers(e->super);
@@ -396,26 +398,74 @@ static struct kelp_cgroup *cg_new(struct kelp_err *err)
 	return cg;
 }
 
-/* Our own cgroup, as seen through the hierarchy we would join relative paths under. */
-static int own_cgroup(const struct kelp_cgroup *cg, char **ret, struct kelp_err *err)
+const char *cg_hpath(const struct kelp_cgroup *cg, const struct cg_hier *h)
 {
-	cleanup_free char *text = NULL, *path = NULL, *ctrls = NULL;
+	return h->path ? h->path : cg->path;
+}
+
+/* Whether the comma lists a and b hold the same names. */
+static bool same_list(const char *a, const char *b)
+{
+	cleanup_free char *ca = xstrdup(a), *cb = xstrdup(b);
+	char *s = NULL;
+	for (char *t = strtok_r(ca, ",", &s); t; t = strtok_r(NULL, ",", &s))
+		if (!cg_list_has(b, t))
+			return false;
+	for (char *t = strtok_r(cb, ",", &s); t; t = strtok_r(NULL, ",", &s))
+		if (!cg_list_has(a, t))
+			return false;
+	return true;
+}
+
+char *cg_own_in(const char *text, const struct cg_hier *h)
+{
+	for (const char *l = text; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		const char *c1 = strchr(l, ':');
+		const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (c2 && (!nl || c2 < nl)) {
+			bool unified = c1 == l + 1 && l[0] == '0' && c2 == c1 + 1;
+			cleanup_free char *ctrls = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
+			if ((h->v2 && unified) || (!h->v2 && !unified && ctrls && h->opts && same_list(ctrls, h->opts))) {
+				size_t plen = nl ? (size_t)(nl - c2 - 1) : strlen(c2 + 1);
+				cleanup_free char *p = strndup(c2 + 1, plen);
+				return p ? cg_strip_root(p, h->mnt_root ? h->mnt_root : "/") : NULL;
+			}
+		}
+		l = nl ? nl + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* A relative cgroupsPath joins the calling process's own cgroup, which may differ in each
+ * hierarchy (here the caller is somewhere below / only in memory): resolve it per hierarchy. */
+static int resolve_relative(struct kelp_cgroup *cg, const char *cgroups_path, const char *id, struct kelp_err *err)
+{
+	cleanup_free char *text = NULL;
 	if (kelp_read_file_at(AT_FDCWD, "/proc/self/cgroup", 1 << 20, &text, NULL, err) < 0)
 		return -1;
-	if (cg_own_cgroup(text, cg->mode == CG_V2, &path, &ctrls, err) < 0)
-		return -1;
-	const struct cg_hier *h = NULL;
-	if (cg->mode == CG_V2) {
-		h = cg_unified(cg);
-	} else {
-		cleanup_free char *first = xstrdup(ctrls);
-		char *comma = strchr(first, ',');
-		if (comma)
-			*comma = '\0';
-		h = cg_v1_find(cg, cg_list_has(ctrls, "memory") ? "memory" : first);
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		struct cg_hier *h = &cg->hier[i];
+		cleanup_free char *own = cg_own_in(text, h);
+		if (!own)
+			return kelp_error(err, ENOENT, "/proc/self/cgroup: no line for the %s hierarchy", h->name);
+		if (cg_resolve_path(cgroups_path, id, own, &h->path, err) < 0)
+			return -1;
 	}
-	*ret = cg_strip_root(path, h ? h->mnt_root : "/");
 	return 0;
+}
+
+/* cg->path names the container everywhere; per-hierarchy paths only where they differ. */
+static void settle_paths(struct kelp_cgroup *cg)
+{
+	for (size_t i = 0; i < cg->n_hier; i++)
+		if (cg->hier[i].path && !cg->path)
+			cg->path = xstrdup(cg->hier[i].path);
+	for (size_t i = 0; i < cg->n_hier; i++)
+		if (cg->hier[i].path && strcmp(cg->hier[i].path, cg->path) == 0) {
+			free(cg->hier[i].path);
+			cg->hier[i].path = NULL;
+		}
 }
 
 int cgroup_open(const char *cgroups_path, const char *id, struct kelp_cgroup **ret, struct kelp_err *err)
@@ -423,12 +473,24 @@ int cgroup_open(const char *cgroups_path, const char *id, struct kelp_cgroup **r
 	struct kelp_cgroup *cg = cg_new(err);
 	if (!cg)
 		return -1;
-	cleanup_free char *own = NULL;
-	if (cgroups_path && *cgroups_path && cgroups_path[0] != '/' && own_cgroup(cg, &own, err) < 0) {
-		cgroup_free(cg);
-		return -1;
+	int r;
+	if (cgroups_path && *cgroups_path && cgroups_path[0] != '/') {
+		r = resolve_relative(cg, cgroups_path, id, err);
+		if (r == 0) {
+			/* the primary path: the memory hierarchy's (or the unified one's) */
+			const struct cg_hier *h = cg->mode == CG_V2 ? cg_unified(cg) : cg_v1_find(cg, "memory");
+			if (!h && cg->n_hier)
+				h = &cg->hier[0];
+			if (h && h->path)
+				cg->path = xstrdup(h->path);
+			settle_paths(cg);
+		}
+	} else {
+		r = cg_resolve_path(cgroups_path, id, NULL, &cg->path, err);
 	}
-	if (cg_resolve_path(cgroups_path, id, own, &cg->path, err) < 0) {
+	if (r < 0 || !cg->path) {
+		if (r == 0)
+			kelp_error(err, ENOENT, "cgroupsPath %s: no cgroup hierarchy", cgroups_path);
 		cgroup_free(cg);
 		return -1;
 	}
@@ -437,19 +499,61 @@ int cgroup_open(const char *cgroups_path, const char *id, struct kelp_cgroup **r
 	return 0;
 }
 
-int cgroup_reopen(const char *abs_path, struct kelp_cgroup **ret, struct kelp_err *err)
+/* Saved form: the path, then "\nNAME=PATH" for each hierarchy whose path differs. */
+int cgroup_reopen(const char *saved, struct kelp_cgroup **ret, struct kelp_err *err)
 {
-	if (!abs_path || abs_path[0] != '/')
-		return kelp_error(err, EINVAL, "cgroup path %s: not absolute", abs_path ? abs_path : "(null)");
+	if (!saved || saved[0] != '/')
+		return kelp_fail(err, EINVAL, "cgroup path %s: not absolute", saved ? saved : "(null)");
 	struct kelp_cgroup *cg = cg_new(err);
 	if (!cg)
 		return -1;
-	if (cg_normalize(abs_path, "cgroup path", &cg->path, err) < 0) {
+	cleanup_free char *copy = xstrdup(saved);
+	char *save = NULL;
+	char *line = strtok_r(copy, "\n", &save);
+	if (cg_normalize(line, "cgroup path", &cg->path, err) < 0) {
 		cgroup_free(cg);
 		return -1;
 	}
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		for (size_t i = 0; i < cg->n_hier; i++)
+			if (strcmp(cg->hier[i].name, line) == 0 && !cg->hier[i].path &&
+			    cg_normalize(eq + 1, "cgroup path", &cg->hier[i].path, err) < 0) {
+				cgroup_free(cg);
+				return -1;
+			}
+	}
 	*ret = cg;
 	return 0;
+}
+
+bool cgroup_is_frozen(struct kelp_cgroup *cg)
+{
+	const struct cg_hier *h = cg->mode == CG_V2 ? cg_unified(cg) : cg_v1_find(cg, "freezer");
+	if (!h)
+		return false;
+	cleanup_free char *v = NULL;
+	struct kelp_err ignored;
+	if (cg_read(cg, h, h->v2 ? "cgroup.freeze" : "freezer.state", &v, &ignored) < 0)
+		return false;
+	return h->v2 ? v[0] == '1' : strncmp(v, "FROZEN", 6) == 0;
+}
+
+char *cgroup_saved_path(const struct kelp_cgroup *cg)
+{
+	size_t len = strlen(cg->path) + 1;
+	for (size_t i = 0; i < cg->n_hier; i++)
+		if (cg->hier[i].path)
+			len += strlen(cg->hier[i].name) + strlen(cg->hier[i].path) + 2;
+	char *out = xmalloc(len);
+	size_t o = (size_t)snprintf(out, len, "%s", cg->path);
+	for (size_t i = 0; i < cg->n_hier; i++)
+		if (cg->hier[i].path)
+			o += (size_t)snprintf(out + o, len - o, "\n%s=%s", cg->hier[i].name, cg->hier[i].path);
+	return out;
 }
 
 void cgroup_free(struct kelp_cgroup *cg)
@@ -588,7 +692,7 @@ int cgroup_destroy(struct kelp_cgroup *cg, struct kelp_err *err)
 		return kelp_error_wrap(err, "destroy cgroup %s", cg->path);
 	/* The default parent (/kelp) is kelp's own: remove it once the last container is gone.
 	 * A busy or non-empty parent simply stays. */
-	if (strncmp(cg->path, "/kelp/", 6) == 0 && !strchr(cg->path + 6, '/'))
+	if (strncmp(cg->path, "/kelp/", 6) == 0 && !strchr(cg->path + 6, '/') && cg->n_hier && !cg->hier[0].path)
 		for (size_t i = 0; i < cg->n_hier; i++) {
 			cleanup_free char *parent = xasprintf("%s/kelp", cg->hier[i].mnt);
 			rmdir(parent);
@@ -598,7 +702,7 @@ int cgroup_destroy(struct kelp_cgroup *cg, struct kelp_err *err)
 
 /* ---------------------------------------------------------------- shared helpers */
 
-char *cg_dir(const struct kelp_cgroup *cg, const struct cg_hier *h) { return xasprintf("%s%s", h->mnt, cg->path); }
+char *cg_dir(const struct kelp_cgroup *cg, const struct cg_hier *h) { return xasprintf("%s%s", h->mnt, cg_hpath(cg, h)); }
 
 const struct cg_hier *cg_v1_find(const struct kelp_cgroup *cg, const char *controller)
 {
@@ -664,7 +768,7 @@ int cg_read(const struct kelp_cgroup *cg, const struct cg_hier *h, const char *f
 
 bool cg_has_file(const struct kelp_cgroup *cg, const struct cg_hier *h, const char *file)
 {
-	cleanup_free char *path = xasprintf("%s%s/%s", h->mnt, cg->path, file);
+	cleanup_free char *path = xasprintf("%s%s/%s", h->mnt, cg_hpath(cg, h), file);
 	return access(path, F_OK) == 0;
 }
 
@@ -672,7 +776,7 @@ int cg_mkdir_p(const struct kelp_cgroup *cg, const struct cg_hier *h,
 	       int (*level)(const char *parent, const char *dir, struct kelp_err *err), struct kelp_err *err)
 {
 	cleanup_free char *parent = xstrdup(h->mnt);
-	for (const char *p = cg->path; *p;) {
+	for (const char *p = cg_hpath(cg, h); *p;) {
 		const char *e = strchr(p + 1, '/');
 		size_t l = e ? (size_t)(e - p) : strlen(p);
 		cleanup_free char *dir = xasprintf("%s%.*s", parent, (int)l, p);

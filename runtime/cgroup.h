@@ -22,12 +22,16 @@ const char *cgroup_mode_name(enum cg_mode m);
  * root; relative ("a/b") is joined under the cgroup of the calling process; NULL or "" means
  * "/kelp/<id>". A path with ".." components is refused. Creates nothing. */
 int cgroup_open(const char *cgroups_path, const char *id, struct kelp_cgroup **ret, struct kelp_err *err);
-/* Reopen from what cgroup_path() returned (the state file stores it). */
-int cgroup_reopen(const char *abs_path, struct kelp_cgroup **ret, struct kelp_err *err);
+/* What the state file keeps to find the cgroup again (allocated), and reopening from it. */
+char *cgroup_saved_path(const struct kelp_cgroup *cg);
+int cgroup_reopen(const char *saved, struct kelp_cgroup **ret, struct kelp_err *err);
+/* Whether the freezer holds the cgroup frozen. */
+bool cgroup_is_frozen(struct kelp_cgroup *cg);
 void cgroup_free(struct kelp_cgroup *cg);
 
 enum cg_mode cgroup_mode(const struct kelp_cgroup *cg);
-/* The absolute cgroup path ("/kelp/abc"), the same in every hierarchy. */
+/* The absolute cgroup path ("/kelp/abc"); with a relative cgroupsPath, the memory
+ * hierarchy's (other hierarchies may differ: see cgroup_saved_path). */
 const char *cgroup_path(const struct kelp_cgroup *cg);
 
 /* mkdir in every hierarchy the driver uses (v1: each mounted controller, plus name=systemd;

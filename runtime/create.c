@@ -345,12 +345,13 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 		.rootfs = rootfs,
 		.created = now_rfc3339(),
 		.owner = "",
-		.cgroup_path = (char *)cgroup_path(c->cg),
+		.cgroup_path = cgroup_saved_path(c->cg),
 		.annotation_keys = s->annotation_keys,
 		.annotation_values = s->annotation_values,
 	};
 	int r = state_write(c->statefd, &st, err);
 	free(st.created);
+	free(st.cgroup_path);
 	if (r < 0)
 		goto out;
 	if (o->pid_file && write_pid_file(o->pid_file, c->init, err) < 0)

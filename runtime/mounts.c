@@ -154,6 +154,19 @@ static int do_mount(const char *src, const char *target, const char *shown, cons
 	return 0;
 }
 
+/* After a mount, the old fd still names the directory underneath: open the destination again,
+ * inside the rootfs, to reach the new mount for remounts and propagation changes. */
+static int reopen_target(int rootfd, const char *dest, int *fd, char *tpath, size_t tpath_size, struct kelp_err *err)
+{
+	int nfd = kelp_open_in_root(rootfd, dest, O_PATH, 0, err);
+	if (nfd < 0)
+		return kelp_error_wrap(err, "reopen mount destination %s", dest);
+	close(*fd);
+	*fd = nfd;
+	snprintf(tpath, tpath_size, "/proc/self/fd/%d", nfd);
+	return 0;
+}
+
 static bool is_bind(const struct spec_mount *sm, const struct mount_opts *o)
 {
 	return o->bind || (sm->type && strcmp(sm->type, "bind") == 0);
@@ -198,6 +211,8 @@ static int mount_one(const struct mount_ctx *m, int rootfd, const struct spec_mo
 		if (do_mount(sm->source, tpath, sm->destination, NULL, MS_BIND | (o.rbind ? MS_REC : 0), NULL, err) < 0)
 			goto out;
 		unsigned long extra = o.flags & ~(MS_REMOUNT);
+		if ((extra || o.clear) && reopen_target(rootfd, sm->destination, &target, tpath, sizeof(tpath), err) < 0)
+			goto out;
 		if (extra || o.clear) {
 			unsigned long f = (locked_flags(tpath) & ~o.clear) | extra;
 			if (do_mount(NULL, tpath, sm->destination, NULL, MS_BIND | MS_REMOUNT | f, NULL, err) < 0)
@@ -222,7 +237,8 @@ static int mount_one(const struct mount_ctx *m, int rootfd, const struct spec_mo
 			}
 		}
 	}
-	if (o.propagation && do_mount(NULL, tpath, sm->destination, NULL, o.propagation, NULL, err) < 0)
+	if (o.propagation && (reopen_target(rootfd, sm->destination, &target, tpath, sizeof(tpath), err) < 0 ||
+			      do_mount(NULL, tpath, sm->destination, NULL, o.propagation, NULL, err) < 0))
 		goto out;
 	r = 0;
 out:

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "cleanup.h"
 #include "fs.h"
 #include "internal.h"
@@ -204,23 +205,13 @@ static bool freezer_frozen(const struct kelp_state *s)
 {
 	if (!s->cgroup_path || !*s->cgroup_path)
 		return false;
-	char path[4096], buf[32];
-	int fd;
-	snprintf(path, sizeof(path), "/sys/fs/cgroup/freezer%s/freezer.state", s->cgroup_path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		return n > 0 && strncmp(buf, "FROZEN", 6) == 0;
-	}
-	snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.freeze", s->cgroup_path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		return n > 0 && buf[0] == '1';
-	}
-	return false;
+	struct kelp_cgroup *cg;
+	struct kelp_err ignored;
+	if (cgroup_reopen(s->cgroup_path, &cg, &ignored) < 0)
+		return false;
+	bool frozen = cgroup_is_frozen(cg);
+	cgroup_free(cg);
+	return frozen;
 }
 
 void state_refresh(int dirfd, struct kelp_state *s)
