@@ -98,10 +98,6 @@ int cg_mount_hier(const struct kelp_cgroup *cg, const struct cg_hier *h, int dir
 int cg_normalize(const char *path, const char *what, char **ret, struct kelp_err *err);
 /* cgroups_path (may be NULL) + id + own cgroup (for relative paths) -> absolute path. */
 int cg_resolve_path(const char *cgroups_path, const char *id, const char *own, char **ret, struct kelp_err *err);
-/* From /proc/self/cgroup text: the "0::" line when v2, else the line whose controllers
- * include "memory", else the first hierarchy line. *ret_ctrls (may be NULL) gets its
- * controller list. */
-int cg_own_cgroup(const char *proc_cgroup, bool v2, char **ret, char **ret_ctrls, struct kelp_err *err);
 /* Strip the mount root from a /proc/self/cgroup path ("/a/b" under "/a" -> "/b"). */
 char *cg_strip_root(const char *path, const char *mnt_root);
 /* Whether the comma-separated list has the token. */

@@ -121,48 +121,6 @@ int cg_resolve_path(const char *cgroups_path, const char *id, const char *own, c
 	return cg_normalize(joined, "cgroupsPath", ret, err);
 }
 
-int cg_own_cgroup(const char *text, bool v2, char **ret, char **ret_ctrls, struct kelp_err *err)
-{
-	const char *first = NULL, *pick = NULL;
-	for (const char *l = text; l && *l;) {
-		const char *nl = strchr(l, '\n');
-		const char *c1 = strchr(l, ':');
-		const char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-		if (c2 && (!nl || c2 < nl)) {
-			bool unified = c1 == l + 1 && l[0] == '0' && c2 == c1 + 1;
-			if (v2 && unified) {
-				pick = l;
-				break;
-			}
-			if (!v2 && !unified) {
-				if (!first)
-					first = l;
-				cleanup_free char *ctrls = strndup(c1 + 1, (size_t)(c2 - c1 - 1));
-				if (ctrls && cg_list_has(ctrls, "memory") && !pick)
-					pick = l;
-			}
-		}
-		l = nl ? nl + 1 : NULL;
-	}
-	if (!pick)
-		pick = first;
-	if (!pick)
-		return kelp_error(err, ENOENT, "/proc/self/cgroup: no %s line", v2 ? "\"0::\"" : "cgroup v1 hierarchy");
-	const char *c1 = strchr(pick, ':'), *c2 = strchr(c1 + 1, ':');
-	const char *end = strchr(c2 + 1, '\n');
-	size_t plen = end ? (size_t)(end - c2 - 1) : strlen(c2 + 1);
-	*ret = xmalloc(plen + 1);
-	memcpy(*ret, c2 + 1, plen);
-	(*ret)[plen] = '\0';
-	if (ret_ctrls) {
-		size_t cl = (size_t)(c2 - c1 - 1);
-		*ret_ctrls = xmalloc(cl + 1);
-		memcpy(*ret_ctrls, c1 + 1, cl);
-		(*ret_ctrls)[cl] = '\0';
-	}
-	return 0;
-}
-
 char *cg_strip_root(const char *path, const char *mnt_root)
 {
 	size_t rl = mnt_root ? strlen(mnt_root) : 0;

@@ -4,49 +4,8 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 
-CG_BASE=/kelp-test-$$
-
 # ---- local helpers ------------------------------------------------------------------------
 
-# Every cgroup (v1 or v2) mount point on the host.
-cg_mounts() {
-	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' \
-		/proc/self/mountinfo | sort -u
-}
-# The hierarchies where cgroup PATH (relative to the hierarchy root) still exists.
-cg_left() {
-	local m out=""
-	for m in $(cg_mounts); do
-		[ -d "$m$1" ] && out="$out $m$1"
-	done
-	printf '%s' "${out# }"
-}
-my_cleanup() {
-	local rc=$1 id view m
-	while read -r id view; do
-		[ -n "$id" ] && _kt_delete "$id" "$view"
-	done <"$KT_CONTAINERS"
-	for m in $(cg_mounts); do
-		[ -d "$m$CG_BASE" ] && find "$m$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-	_kt_cleanup "$rc"
-}
-trap 'my_cleanup $?' EXIT
-
-# mk NAME ARGS...: a bundle $TEST_TMP/NAME (with probe) whose cgroup is $CG_BASE/NAME.
-mk() {
-	local n=$1
-	shift
-	probe_bundle "$n" "$@" && bundle_set "$n" '.linux.cgroupsPath = $p' --arg p "$CG_BASE/$n"
-}
-# alive PID: the process exists and is not a zombie (this VM's pid 1 may reap late).
-alive() {
-	local s
-	s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
-}
-# st ID FIELD: one field of `state`.
-st() { kelp_rt state "$1" 2>/dev/null | jq -r ".$2 // empty" 2>/dev/null; }
 # after_delete NAME ID: the three "nothing left" checks.
 after_delete() {
 	local n=$1 id=$2

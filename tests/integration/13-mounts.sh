@@ -5,33 +5,14 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 
-CG_BASE=/kelp-test-$$
 HOST_MOUNTS=()
-
-cg_mounts() {
-	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' \
-		/proc/self/mountinfo | sort -u
-}
-my_cleanup() {
-	local rc=$1 id view m
-	while read -r id view; do
-		[ -n "$id" ] && _kt_delete "$id" "$view"
-	done <"$KT_CONTAINERS"
+kt_extra_cleanup() {
+	local m
 	for m in "${HOST_MOUNTS[@]}"; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
 	done
-	for m in $(cg_mounts); do
-		[ -d "$m$CG_BASE" ] && find "$m$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-	_kt_cleanup "$rc"
 }
-trap 'my_cleanup $?' EXIT
 
-mk() {
-	local n=$1
-	shift
-	probe_bundle "$n" "$@" && bundle_set "$n" '.linux.cgroupsPath = $p' --arg p "$CG_BASE/$n"
-}
 # run_in NAME [RUN-OPTS...]: `run` the bundle NAME in the foreground; its stdout.
 run_in() {
 	local n=$1

@@ -5,38 +5,8 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 
-CG_BASE=/kelp-test-$$
-
-cg_mounts() {
-	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' \
-		/proc/self/mountinfo | sort -u
-}
-my_cleanup() {
-	local rc=$1 id view m
-	[ -n "${rt_pid:-}" ] && kill "$rt_pid" 2>/dev/null
-	while read -r id view; do
-		[ -n "$id" ] && _kt_delete "$id" "$view"
-	done <"$KT_CONTAINERS"
-	for m in $(cg_mounts); do
-		[ -d "$m$CG_BASE" ] && find "$m$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-	_kt_cleanup "$rc"
-}
-trap 'my_cleanup $?' EXIT
-
-mk() {
-	local n=$1
-	shift
-	probe_bundle "$n" "$@" && bundle_set "$n" '.linux.cgroupsPath = $p' --arg p "$CG_BASE/$n"
-}
 # run_in NAME: `run` the bundle NAME in the foreground; its stdout; its stderr in $TEST_TMP/NAME.err.
 run_in() { (cd "$TEST_TMP/$1" && kelp_rt run "$(cid "$1")" 2>"$TEST_TMP/$1.err"); }
-lines() { tr '\n' '|' | sed 's/|$//'; }
-alive() {
-	local s
-	s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
-}
 is_kelp() { [ "$(basename "$KELP")" = kelp ]; }
 
 # ---- rlimits ---------------------------------------------------------------------------------

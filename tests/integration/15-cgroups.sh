@@ -6,53 +6,21 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 
-CG_BASE=/kelp-test-$$
 REL=kelp-test-$$-rel
-CG=/sys/fs/cgroup
-
-cg_mounts() {
-	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' \
-		/proc/self/mountinfo | sort -u
-}
-cg_left() {
-	local m out=""
-	for m in $(cg_mounts); do
-		[ -d "$m$1" ] && out="$out $m$1"
-	done
-	printf '%s' "${out# }"
-}
-my_cleanup() {
-	local rc=$1 id view m d
+# the relative cgroupsPath lands under this process's own cgroup in each hierarchy
+kt_extra_cleanup() {
+	local m d
 	while read -r id view; do
 		[ -n "$id" ] && _kt_delete "$id" "$view"
 	done <"$KT_CONTAINERS"
 	for m in $(cg_mounts); do
-		[ -d "$m$CG_BASE" ] && find "$m$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null
-		# the relative cgroupsPath: under this process's own cgroup in each hierarchy
 		for d in $(find "$m" -maxdepth 4 -type d -name "$REL" 2>/dev/null); do
 			find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
 		done
 	done
-	_kt_cleanup "$rc"
 }
-trap 'my_cleanup $?' EXIT
+CG=/sys/fs/cgroup
 
-mk() {
-	local n=$1
-	shift
-	probe_bundle "$n" "$@" && bundle_set "$n" '.linux.cgroupsPath = $p' --arg p "$CG_BASE/$n"
-}
-st() { kelp_rt state "$1" 2>/dev/null | jq -r ".$2 // empty" 2>/dev/null; }
-# procs_with STRING: pids of processes whose command line holds STRING (but this shell)
-procs_with() {
-	local f c out=""
-	for f in /proc/[0-9]*/cmdline; do
-		c=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
-		[[ $c == *"$1"* ]] && [ "${f#/proc/}" != "$$/cmdline" ] && [ "${f#/proc/}" != "$BASHPID/cmdline" ] && out="$out ${f%/cmdline}"
-	done
-	printf '%s' "${out# }"
-}
-lines() { tr '\n' '|' | sed 's/|$//'; }
 # start_bg NAME: run bundle NAME detached (in $CG_VIEW if set) and wait until it runs.
 start_bg() { (cd "$TEST_TMP/$1" && kelp_rt run --detach "$(cid "$1")" >&2) && wait_status "$(cid "$1")" running; }
 

@@ -6,47 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 require_root
 
-CG_BASE=/kelp-test-$$
-
-cg_mounts() {
-	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' \
-		/proc/self/mountinfo | sort -u
-}
-cg_left() {
-	local m out=""
-	for m in $(cg_mounts); do
-		[ -d "$m$1" ] && out="$out $m$1"
-	done
-	printf '%s' "${out# }"
-}
-my_cleanup() {
-	local rc=$1 id view m
-	while read -r id view; do
-		[ -n "$id" ] && _kt_delete "$id" "$view"
-	done <"$KT_CONTAINERS"
-	for m in $(cg_mounts); do
-		[ -d "$m$CG_BASE" ] && find "$m$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null
-	done
-	_kt_cleanup "$rc"
-}
-trap 'my_cleanup $?' EXIT
-
-mk() {
-	local n=$1
-	shift
-	probe_bundle "$n" "$@" && bundle_set "$n" '.linux.cgroupsPath = $p' --arg p "$CG_BASE/$n"
-}
-st() { kelp_rt state "$1" 2>/dev/null | jq -r ".$2 // empty" 2>/dev/null; }
-# procs_with STRING: processes (but this shell) whose command line holds STRING.
-procs_with() {
-	local f c out=""
-	for f in /proc/[0-9]*/cmdline; do
-		c=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
-		case "${f#/proc/}" in "$$/cmdline" | "$BASHPID/cmdline") continue ;; esac
-		[[ $c == *"$1"* ]] && out="$out ${f%/cmdline}"
-	done
-	printf '%s' "${out# }"
-}
 # left_behind LABEL NAME ID: nothing of container ID (bundle NAME) is left.
 left_behind() {
 	local label=$1 n=$2 id=$3

@@ -327,6 +327,58 @@ bundle_set() {
 	}
 }
 
+# ---- containers and their cgroups ---------------------------------------------------------
+#   CG_BASE        /kelp-test-PID: give each bundle a cgroupsPath below it (mk does); every
+#                  hierarchy's $CG_BASE is removed on exit
+#   mk NAME ARGS...        probe_bundle NAME ARGS... with cgroupsPath $CG_BASE/NAME
+#   st ID FIELD            one field of `state ID` (empty if none)
+#   alive PID              the process exists and is not a zombie (this VM's pid 1 may reap late)
+#   procs_with STRING      pids of processes (but this shell) whose command line holds STRING
+#   cg_mounts              every cgroup (v1 or v2) mount point
+#   cg_left PATH           the hierarchies where cgroup PATH still exists (empty when none)
+#   lines                  stdin's lines joined with '|'
+#   kt_extra_cleanup       define it to undo more on exit (it runs before the containers go)
+CG_BASE=/kelp-test-$$
+
+cg_mounts() {
+	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) ~ /^cgroup2?$/) print $5; break } }' \
+		/proc/self/mountinfo | sort -u
+}
+
+cg_left() {
+	local m out=""
+	for m in $(cg_mounts); do
+		[ -d "$m$1" ] && out="$out $m$1"
+	done
+	printf '%s' "${out# }"
+}
+
+mk() {
+	local n=$1
+	shift
+	probe_bundle "$n" "$@" && bundle_set "$n" '.linux.cgroupsPath = $p' --arg p "$CG_BASE/$n"
+}
+
+st() { kelp_rt state "$1" 2>/dev/null | jq -r ".$2 // empty" 2>/dev/null; }
+
+alive() {
+	local s
+	s=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
+	[ -n "$s" ] && [ "$s" != Z ] && [ "$s" != X ]
+}
+
+procs_with() {
+	local f c out=""
+	for f in /proc/[0-9]*/cmdline; do
+		c=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
+		case "${f#/proc/}" in "$$/cmdline" | "$BASHPID/cmdline") continue ;; esac
+		[[ $c == *"$1"* ]] && out="$out ${f%/cmdline}"
+	done
+	printf '%s' "${out# }"
+}
+
+lines() { tr '\n' '|' | sed 's/|$//'; }
+
 # ---- cleanup ------------------------------------------------------------------------------
 
 _kt_delete() { # ID VIEW
@@ -342,6 +394,7 @@ _kt_delete() { # ID VIEW
 _kt_cleanup() {
 	local rc=$1 id view d f
 	trap - EXIT INT TERM
+	declare -F kt_extra_cleanup >/dev/null && kt_extra_cleanup
 	if [ -x "$KELP" ] || command -v "$KELP" >/dev/null 2>&1; then
 		while read -r id view; do
 			[ -n "$id" ] && _kt_delete "$id" "$view"
@@ -356,6 +409,10 @@ _kt_cleanup() {
 			done
 		done
 	fi
+	local m
+	for m in $(cg_mounts); do
+		[ -d "$m$CG_BASE" ] && find "$m$CG_BASE" -depth -type d -exec rmdir {} \; 2>/dev/null
+	done
 	for f in "$KT_NSDIR"/mnt-*; do
 		[ -e "$f" ] || continue
 		umount "$f" 2>/dev/null

@@ -86,28 +86,31 @@ static const char proc_hybrid[] = "9:name=systemd:/\n8:pids:/p\n4:memory:/proces
 static void test_own_cgroup(void **state)
 {
 	(void)state;
-	struct kelp_err err = {0};
-	char *p = NULL, *c = NULL;
-	assert_int_equal(cg_own_cgroup(proc_hybrid, false, &p, &c, &err), 0);
-	assert_string_equal(p, "/process_api/abc");
-	assert_string_equal(c, "memory");
+	struct cg_hier mem = { .opts = "memory", .mnt_root = "/" };
+	struct cg_hier cpu = { .opts = "cpu", .mnt_root = "/" };
+	struct cg_hier sysd = { .opts = "name=systemd", .mnt_root = "/" };
+	struct cg_hier uni = { .opts = "", .mnt_root = "/", .v2 = true };
+	struct cg_hier both = { .opts = "cpuacct,cpu", .mnt_root = "/" };
+	struct cg_hier bound = { .opts = "pids", .mnt_root = "/p" };
+	struct cg_hier none = { .opts = "freezer", .mnt_root = "/" };
+	char *p;
+	/* each hierarchy has its own line: the caller sits at a different place in each */
+	assert_string_equal(p = cg_own_in(proc_hybrid, &mem), "/process_api/abc");
 	free(p);
-	free(c);
-	assert_int_equal(cg_own_cgroup(proc_hybrid, true, &p, NULL, &err), 0);
-	assert_string_equal(p, "/unified/path");
+	assert_string_equal(p = cg_own_in(proc_hybrid, &cpu), "/");
 	free(p);
-	/* no memory hierarchy: the first hierarchy line */
-	assert_int_equal(cg_own_cgroup("5:cpu,cpuacct:/c\n2:pids:/p\n0::/u\n", false, &p, &c, &err), 0);
-	assert_string_equal(p, "/c");
-	assert_string_equal(c, "cpu,cpuacct");
+	assert_string_equal(p = cg_own_in(proc_hybrid, &sysd), "/");
 	free(p);
-	free(c);
-	/* a combined mount "memory" is one of the list */
-	assert_int_equal(cg_own_cgroup("3:cpu:/a\n2:blkio,memory:/m\n", false, &p, NULL, &err), 0);
-	assert_string_equal(p, "/m");
+	assert_string_equal(p = cg_own_in(proc_hybrid, &uni), "/unified/path");
 	free(p);
-	assert_int_equal(cg_own_cgroup("0::/only\n", false, &p, NULL, &err), -1);
-	assert_int_equal(cg_own_cgroup("4:memory:/m\n", true, &p, NULL, &err), -1);
+	/* a combined mount matches whatever order the kernel lists it in */
+	assert_string_equal(p = cg_own_in("5:cpu,cpuacct:/c\n", &both), "/c");
+	free(p);
+	/* a hierarchy mounted from a sub-cgroup shows paths below its root */
+	assert_string_equal(p = cg_own_in(proc_hybrid, &bound), "/");
+	free(p);
+	assert_null(cg_own_in(proc_hybrid, &none));
+	assert_null(cg_own_in("0::/only\n", &mem));
 }
 
 static void test_strip_root(void **state)
@@ -473,16 +476,22 @@ static void test_open_machine(void **state)
 	}
 	cgroup_free(cg);
 
-	/* relative: under our own cgroup (the memory line for v1, "0::" for v2) */
-	cleanup_free char *text = NULL, *own = NULL;
+	/* relative: under our own cgroup, in each hierarchy its own line; the saved form brings
+	 * every hierarchy's path back */
+	cleanup_free char *text = NULL;
 	assert_int_equal(kelp_read_file_at(AT_FDCWD, "/proc/self/cgroup", 1 << 20, &text, NULL, &err), 0);
-	assert_int_equal(cg_own_cgroup(text, mode_from_mountinfo() == CG_V2, &own, NULL, &err), 0);
 	assert_int_equal(cgroup_open("rel/x", "id", &cg, &err), 0);
-	cleanup_free char *want = xasprintf("%s/rel/x", strcmp(own, "/") == 0 ? "" : own);
-	assert_string_equal(cgroup_path(cg), want);
+	cleanup_free char *saved = cgroup_saved_path(cg);
 	struct kelp_cgroup *cg2 = NULL;
-	assert_int_equal(cgroup_reopen(cgroup_path(cg), &cg2, &err), 0);
-	assert_string_equal(cgroup_path(cg2), want);
+	assert_int_equal(cgroup_reopen(saved, &cg2, &err), 0);
+	assert_int_equal(cg->n_hier, cg2->n_hier);
+	for (size_t i = 0; i < cg->n_hier; i++) {
+		cleanup_free char *own = cg_own_in(text, &cg->hier[i]);
+		assert_non_null(own);
+		cleanup_free char *want = xasprintf("%s/rel/x", strcmp(own, "/") == 0 ? "" : own);
+		assert_string_equal(cg_hpath(cg, &cg->hier[i]), want);
+		assert_string_equal(cg_hpath(cg2, &cg2->hier[i]), want);
+	}
 	cgroup_free(cg2);
 	cgroup_free(cg);
 }

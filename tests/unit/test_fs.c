@@ -23,25 +23,10 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "cleanup.h"
 #include "fs.h"
-
-/* Fail with a message tests/run.sh shows under the failure (print_message goes to the TAP
- * stream; cmocka's fail_msg goes to stderr). */
-#define failf(...)                                                                                 \
-	do {                                                                                       \
-		print_message("# ");                                                               \
-		print_message(__VA_ARGS__);                                                        \
-		print_message("\n");                                                               \
-		_fail(__FILE__, __LINE__);                                                         \
-	} while (0)
-
-/* Skip with the reason tests/run.sh requires. */
-#define skip_because(why)                                                                          \
-	do {                                                                                       \
-		print_message("# skip: %s\n", why);                                                \
-		skip();                                                                            \
-	} while (0)
 
 static int have_mountns; /* root, and in a private mount namespace */
 

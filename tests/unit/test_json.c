@@ -11,18 +11,10 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "cleanup.h"
 #include "json.h"
-
-/* Fail with a one-line message that tests/run.sh shows under the failure (print_message goes
- * to the TAP stream; cmocka's fail_msg goes to stderr). */
-#define failf(...)                                                                                 \
-	do {                                                                                       \
-		print_message("# ");                                                               \
-		print_message(__VA_ARGS__);                                                        \
-		print_message("\n");                                                               \
-		_fail(__FILE__, __LINE__);                                                         \
-	} while (0)
 
 /* JSON errors are compared with or without a ": strerror" suffix: whether it belongs there is
  * pinned down by test_json_errors_have_no_strerror_suffix alone, so that one bug fails one test. */

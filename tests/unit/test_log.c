@@ -18,15 +18,9 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "test_util.h"
 
-#define failf(...)                                                                                 \
-	do {                                                                                       \
-		print_message("# ");                                                               \
-		print_message(__VA_ARGS__);                                                        \
-		print_message("\n");                                                               \
-		_fail(__FILE__, __LINE__);                                                         \
-	} while (0)
+#include "log.h"
 
 struct fx {
 	char dir[64];
