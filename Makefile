@@ -102,4 +102,7 @@ install: all
 clean:
 	rm -rf build
 
+# Each component beyond the runtime brings its own rules (binaries, libraries it links).
+-include $(wildcard */build.mk)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,16 +1,14 @@
 #!/bin/sh
 # deps.sh — install every build and test dependency of kelp from Debian (idempotent).
+# Each component lists its packages in scripts/deps.d/<component>.list (words; '#' comments).
 # Run as root on Debian 12. Packages already installed are skipped, so a second run is quick
 # and needs no network.
 set -eu
+here=$(cd "$(dirname "$0")" && pwd)
 
-# Build: compiler, pkg-config and the -dev packages of the libraries kelp links.
-BUILD="build-essential pkg-config libseccomp-dev libcap-dev libyajl-dev libcmocka-dev"
-# Tests and demo: the busybox rootfs, JSON checks, namespaces tools, the peers compared in bench/.
-TEST="busybox-static jq iproute2 util-linux procps time runc crun file"
-
+wanted=$(cat "$here"/deps.d/*.list | sed 's/#.*//' | tr -s ' \t\n' '\n' | sort -u)
 missing=""
-for p in $BUILD $TEST; do
+for p in $wanted; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
