@@ -271,3 +271,15 @@ int caps_apply(const struct kelp_caps *c, struct kelp_err *err)
 	}
 	return 0;
 }
+
+char **caps_known_names(void)
+{
+	int n = kernel_caps();
+	char **out = xcalloc((size_t)n + 1, sizeof(char *));
+	for (int c = 0; c < n; c++) {
+		char buf[64];
+		cap_name(c, buf, sizeof(buf));
+		out[c] = xstrdup(buf);
+	}
+	return out;
+}

@@ -281,6 +281,8 @@ int cg1_apply(struct kelp_cgroup *cg, const struct spec_resources *r, const stru
 	}
 	/* Devices always: the default rules apply even when the spec lists none. Without a v1
 	 * devices hierarchy, a cgroup2 eBPF program does the same job. */
+	if (r->keep_devices)
+		return 0;
 	if ((h = cg_v1_find(cg, "devices")))
 		return v1_devices(cg, h, r, err);
 	if (unified)

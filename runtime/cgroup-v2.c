@@ -352,7 +352,7 @@ static int v2_apply(struct kelp_cgroup *cg, const struct spec_resources *r, stru
 		return -1;
 	if (cg2_set_hugetlb(cg, h, r->hugetlb, r->n_hugetlb, err) < 0)
 		return -1;
-	if (cg2_set_devices(cg, h, r, err) < 0)
+	if (!r->keep_devices && cg2_set_devices(cg, h, r, err) < 0)
 		return -1;
 	return cg2_set_unified(cg, h, r->unified_keys, r->unified_values, err);
 }

@@ -60,3 +60,14 @@ int cgroup_destroy(struct kelp_cgroup *cg, struct kelp_err *err);
  * bind mounts of the container's cgroup directories. `flags` are MS_* flags (MS_RDONLY...). */
 int cgroup_mount(const struct kelp_cgroup *cg, int rootfd, const char *dest, unsigned long flags, bool new_cgroupns,
 		 struct kelp_err *err);
+
+/* Resource usage, as `events --stats` reports it (runc's field names); 0 where unknown. */
+struct cg_stats {
+	unsigned long long cpu_total_ns, cpu_user_ns, cpu_kernel_ns;
+	unsigned long long cpu_periods, cpu_throttled_periods, cpu_throttled_ns;
+	unsigned long long mem_usage, mem_max_usage, mem_limit, mem_failcnt;
+	unsigned long long swap_usage, swap_limit;
+	unsigned long long pids_current, pids_limit;
+	unsigned long long oom_kills;
+};
+int cgroup_stats(struct kelp_cgroup *cg, struct cg_stats *ret, struct kelp_err *err);

@@ -84,5 +84,16 @@ struct kelp_exec_opts {
 int kelp_exec(const struct kelp_runtime *rt, const struct kelp_exec_opts *o, pid_t *ret_pid, int *ret_console_fd,
 	      struct kelp_err *err);
 
+/* Freeze and thaw every process of the container (v1 freezer, v2 cgroup.freeze). */
+int kelp_pause(const struct kelp_runtime *rt, const char *id, struct kelp_err *err);
+int kelp_resume(const struct kelp_runtime *rt, const char *id, struct kelp_err *err);
+/* Apply new limits to a live container; device rules stay unless r lists some. */
+int kelp_update(const struct kelp_runtime *rt, const char *id, struct spec_resources *r, struct kelp_err *err);
+struct cg_stats;
+int kelp_stats(const struct kelp_runtime *rt, const char *id, struct cg_stats *ret, struct kelp_err *err);
+
+/* The OCI features document of this build (features.md). */
+char *kelp_features_json(void);
+
 /* Container ids: letters, digits, '_', '+', '-', '.', at most 1024 bytes, not "." or "..". */
 bool kelp_id_is_valid(const char *id);

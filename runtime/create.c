@@ -19,6 +19,7 @@
 
 #include "cleanup.h"
 #include "fs.h"
+#include "hooks.h"
 #include "init.h"
 #include "internal.h"
 #include "log.h"
@@ -261,6 +262,8 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 		close(sp[0]);
 		struct init_ctx ic = {
 			.spec = s,
+			.id = o->id,
+			.bundle = bundle,
 			.rootfs = rootfs,
 			.sync_fd = sp[1],
 			.fifo_fd = fifo,
@@ -329,6 +332,17 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 				*ret_console_fd = fd;
 			else if (fd >= 0)
 				close(fd);
+			continue;
+		}
+		if (m.type == SYNC_HOOKS) {
+			cleanup_free char *state = hooks_state_json(o->id, "creating", c->init, bundle, s->annotation_keys,
+								    s->annotation_values);
+			if (hooks_run(s, HOOK_PRESTART, state, err) < 0 || hooks_run(s, HOOK_CREATE_RUNTIME, state, err) < 0)
+				goto out;
+			if (sync_send(c->sync, SYNC_GO, c->init, -1) < 0) {
+				kelp_error(err, errno, "release container init after hooks");
+				goto out;
+			}
 			continue;
 		}
 		if (m.type == SYNC_READY)

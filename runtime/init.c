@@ -12,6 +12,7 @@
 
 #include "cleanup.h"
 #include "fs.h"
+#include "hooks.h"
 #include "log.h"
 #include "mounts.h"
 #include "process.h"
@@ -139,6 +140,36 @@ static int wait_for_start(int procfd_dir, int fifo_fd, struct kelp_err *err)
 	return 0;
 }
 
+static bool has_hooks(const struct spec *s, int from, int to)
+{
+	for (int k = from; k <= to; k++)
+		if (s->n_hooks[k])
+			return true;
+	return false;
+}
+
+/* pid of init in the runtime's pid namespace, learned from the runtime for hooks' state */
+static pid_t host_pid;
+
+/* After the mounts, before pivot_root: the runtime runs prestart and createRuntime hooks in its
+ * own namespaces, then createContainer hooks run here, in the container's. */
+static int run_create_hooks(struct init_ctx *c, struct kelp_err *err)
+{
+	if (!has_hooks(c->spec, HOOK_PRESTART, HOOK_START_CONTAINER))
+		return 0;
+	struct sync_msg m;
+	if (sync_send(c->sync_fd, SYNC_HOOKS, 0, -1) < 0)
+		return kelp_error(err, errno, "ask the runtime to run createRuntime hooks");
+	if (sync_expect(c->sync_fd, SYNC_GO, &m, NULL, err) < 0)
+		return -1;
+	host_pid = m.value;
+	if (!c->spec->n_hooks[HOOK_CREATE_CONTAINER])
+		return 0;
+	cleanup_free char *state = hooks_state_json(c->id, "creating", host_pid, c->bundle, c->spec->annotation_keys,
+						    c->spec->annotation_values);
+	return hooks_run(c->spec, HOOK_CREATE_CONTAINER, state, err);
+}
+
 static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *pc, struct kelp_err *err)
 {
 	const struct spec *s = c->spec;
@@ -177,7 +208,8 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 			.in_userns = l->ns[NS_USER].present,
 			.no_pivot = c->no_pivot,
 		};
-		if (rootfs_prepare(&m, err) < 0 || rootfs_finalize(&m, err) < 0)
+		if (rootfs_prepare(&m, err) < 0 || run_create_hooks(c, err) < 0 || rootfs_pivot(&m, err) < 0 ||
+		    rootfs_finalize(&m, err) < 0)
 			return -1;
 	} else if (!l->ns[NS_MNT].present) {
 		return kelp_fail(err, EINVAL, "linux.namespaces: kelp needs a mount namespace for the rootfs");
@@ -227,6 +259,14 @@ void container_init(struct init_ctx *c)
 	}
 	close(procfd_dir);
 	close(c->fifo_fd);
+	if (c->spec->n_hooks[HOOK_START_CONTAINER]) {
+		cleanup_free char *state = hooks_state_json(c->id, "running", host_pid, c->bundle,
+							    c->spec->annotation_keys, c->spec->annotation_values);
+		if (hooks_run(c->spec, HOOK_START_CONTAINER, state, &err) < 0) {
+			log_error("%s", err.msg);
+			_exit(1);
+		}
+	}
 	process_exec(&pc, &err);
 	/* the runtime is gone by now; stderr is the container's */
 	log_error("%s", err.msg);

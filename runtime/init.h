@@ -9,6 +9,8 @@
 
 struct init_ctx {
 	const struct spec *spec;
+	const char *id;
+	const char *bundle;
 	const char *rootfs;
 	int sync_fd;              /* child's end of the sync socketpair */
 	int fifo_fd;              /* O_PATH fd of the exec fifo */

@@ -16,6 +16,12 @@ int state_root_open(const struct kelp_runtime *rt, bool create, struct kelp_err 
 int state_dir_open(const struct kelp_runtime *rt, const char *id, struct kelp_err *err);
 int state_write(int dirfd, const struct kelp_state *s, struct kelp_err *err);
 int state_read(int dirfd, const char *id, struct kelp_state **ret, struct kelp_err *err);
+/* The config.json the container was created from (its copy in the state dir). */
+int state_load_spec(int dirfd, struct spec **ret, struct kelp_err *err);
+/* Run the container's hooks of `kind` that run after create (poststart, poststop): a failure
+ * is logged as a warning, as the spec asks, and the rest still run. */
+void state_run_late_hooks(int dirfd, const struct kelp_state *s, enum hook_kind kind, const char *status);
+
 /* Recompute s->status from the process and the exec fifo. */
 void state_refresh(int dirfd, struct kelp_state *s);
 

@@ -66,6 +66,11 @@ int kelp_start(const struct kelp_runtime *rt, const char *id, struct kelp_err *e
 	}
 	if (unlinkat(dfd, EXEC_FIFO, 0) < 0 && errno != ENOENT)
 		return kelp_error(err, errno, "remove exec fifo of %s", id);
+	struct kelp_state *now;
+	if (state_read(dfd, id, &now, NULL) == 0) {
+		state_run_late_hooks(dfd, now, HOOK_POSTSTART, "running");
+		kelp_state_free(now);
+	}
 	return 0;
 }
 
@@ -195,6 +200,10 @@ int kelp_delete(const struct kelp_runtime *rt, const char *id, bool force, struc
 			kelp_error_wrap(err, "delete container %s", id);
 			goto out;
 		}
+	}
+	if (s->status != KELP_CREATING) {
+		s->status = KELP_STOPPED;
+		state_run_late_hooks(dfd, s, HOOK_POSTSTOP, "stopped");
 	}
 	if (rootfd < 0 || kelp_rm_rf_at(rootfd, id, err) < 0)
 		r = rootfd < 0 ? kelp_error(err, errno, "open state root") : kelp_error_wrap(err, "delete container %s", id);

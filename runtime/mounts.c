@@ -59,6 +59,20 @@ unsigned long propagation_flags(const char *name)
 	return 0;
 }
 
+char **mount_option_names(void)
+{
+	size_t n = ARRAY_SIZE(flag_opts) + ARRAY_SIZE(prop_opts) + 2;
+	char **out = xcalloc(n + 1, sizeof(char *));
+	size_t o = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(flag_opts); i++)
+		out[o++] = xstrdup(flag_opts[i].name);
+	for (size_t i = 0; i < ARRAY_SIZE(prop_opts); i++)
+		out[o++] = xstrdup(prop_opts[i].name);
+	out[o++] = xstrdup("bind");
+	out[o++] = xstrdup("rbind");
+	return out;
+}
+
 int mount_opts_parse(char *const *options, struct mount_opts *ret, struct kelp_err *err)
 {
 	memset(ret, 0, sizeof(*ret));
@@ -324,6 +338,11 @@ int rootfs_prepare(const struct mount_ctx *m, struct kelp_err *err)
 			return -1;
 	if (needs_dev_setup(s) && devices_setup(rootfd, s, m->in_userns, err) < 0)
 		return -1;
+	return 0;
+}
+
+int rootfs_pivot(const struct mount_ctx *m, struct kelp_err *err)
+{
 	return m->no_pivot ? move_root(m->rootfs, err) : pivot(m->rootfs, err);
 }
 

@@ -25,13 +25,17 @@ struct mount_opts {
 	bool bind, rbind;
 	char *data;                 /* the rest, comma-separated ("mode=755,size=64k") */
 };
+/* Every option name mount_opts_parse knows (for `features`); NULL-terminated, caller frees. */
+char **mount_option_names(void);
 int mount_opts_parse(char *const *options, struct mount_opts *ret, struct kelp_err *err);
 void mount_opts_free(struct mount_opts *o);
 /* "rslave" → MS_SLAVE|MS_REC, ...; 0 for an unknown name. */
 unsigned long propagation_flags(const char *name);
 
-/* Everything before pivot_root, then pivot_root (or the move for no_pivot). */
+/* Everything before pivot_root: the rootfs bound onto itself, the mounts, /dev. */
 int rootfs_prepare(const struct mount_ctx *m, struct kelp_err *err);
+/* pivot_root into the rootfs (or the move and chroot for no_pivot). */
+int rootfs_pivot(const struct mount_ctx *m, struct kelp_err *err);
 /* Inside the new root: masked paths, read-only paths, read-only root, root propagation. */
 int rootfs_finalize(const struct mount_ctx *m, struct kelp_err *err);
 /* Bind the pty slave at /dev/console (called with the new root in place). */

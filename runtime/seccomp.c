@@ -57,20 +57,47 @@ static int parse_action(const char *name, bool has_errno, uint32_t errno_ret, co
 
 /* The spec's names; each is resolved through libseccomp by its own name ("SCMP_ARCH_X86_64" ->
  * "x86_64"), so an architecture this libseccomp lacks is told apart from a misspelling. */
-static const char *const spec_arches[] = {
+const char *const seccomp_action_names[] = {
+	"SCMP_ACT_KILL",  "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
+	"SCMP_ACT_TRACE", "SCMP_ACT_ALLOW",	   "SCMP_ACT_LOG",	   "SCMP_ACT_NOTIFY", NULL,
+};
+const char *const seccomp_op_names[] = {
+	"SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ", NULL,
+};
+const char *const seccomp_flag_names[] = {
+	"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+#if SCMP_VER_MAJOR > 2 || (SCMP_VER_MAJOR == 2 && SCMP_VER_MINOR >= 6)
+	"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+#endif
+	NULL,
+};
+
+bool seccomp_arch_supported(const char *name)
+{
+	char lower[32];
+	size_t n = 0;
+	if (strncmp(name, "SCMP_ARCH_", 10) != 0)
+		return false;
+	for (const char *p = name + 10; *p && n + 1 < sizeof(lower); p++)
+		lower[n++] = (char)tolower((unsigned char)*p);
+	lower[n] = '\0';
+	return seccomp_arch_resolve_name(lower) != 0;
+}
+
+const char *const seccomp_arch_names[] = {
 	"SCMP_ARCH_X86",	 "SCMP_ARCH_X86_64",   "SCMP_ARCH_X32",	      "SCMP_ARCH_ARM",
 	"SCMP_ARCH_AARCH64",	 "SCMP_ARCH_MIPS",     "SCMP_ARCH_MIPS64",    "SCMP_ARCH_MIPS64N32",
 	"SCMP_ARCH_MIPSEL",	 "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
 	"SCMP_ARCH_PPC64",	 "SCMP_ARCH_PPC64LE",  "SCMP_ARCH_S390",      "SCMP_ARCH_S390X",
 	"SCMP_ARCH_PARISC",	 "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",   "SCMP_ARCH_LOONGARCH64",
-	"SCMP_ARCH_M68K",	 "SCMP_ARCH_SH",       "SCMP_ARCH_SHEB",
+	"SCMP_ARCH_M68K",	 "SCMP_ARCH_SH",       "SCMP_ARCH_SHEB", NULL,
 };
 
 static int add_arch(scmp_filter_ctx ctx, const char *name, size_t i, struct kelp_err *err)
 {
 	bool known = false;
-	for (size_t j = 0; j < ARRAY_SIZE(spec_arches); j++)
-		known = known || (name && strcmp(name, spec_arches[j]) == 0);
+	for (size_t j = 0; seccomp_arch_names[j]; j++)
+		known = known || (name && strcmp(name, seccomp_arch_names[j]) == 0);
 	if (!known)
 		return kelp_error(err, 0, "linux.seccomp.architectures[%zu]: unknown architecture %s", i,
 				  name ? name : "(null)");

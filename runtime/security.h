@@ -32,3 +32,11 @@ bool seccomp_uses_notify(const struct kelp_seccomp *f);
 /* Load into the calling process. ret_notify_fd gets the listener fd when notify is used, else -1.
  * (Not "seccomp_load": libseccomp owns that name.) */
 int seccomp_filter_load(struct kelp_seccomp *f, int *ret_notify_fd, struct kelp_err *err);
+
+/* What `features` reports: the names this build accepts (NULL-terminated). */
+extern const char *const seccomp_action_names[], *const seccomp_op_names[], *const seccomp_flag_names[],
+	*const seccomp_arch_names[];
+/* Whether this libseccomp knows the architecture (spec name, "SCMP_ARCH_X86_64"). */
+bool seccomp_arch_supported(const char *name);
+/* Every capability name this kernel has ("CAP_CHOWN", ...), NULL-terminated; caller frees. */
+char **caps_known_names(void);

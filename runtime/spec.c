@@ -16,9 +16,13 @@
 #endif
 
 const char *const ns_type_names[NS_COUNT] = { "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time" };
+const char *const ns_type_names_null[NS_COUNT + 1] = { "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time", NULL };
 const char *const ns_proc_names[NS_COUNT] = { "pid", "net", "mnt", "ipc", "uts", "user", "cgroup", "time" };
 const int ns_clone_flags[NS_COUNT] = { CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWIPC,
 				       CLONE_NEWUTS, CLONE_NEWUSER, CLONE_NEWCGROUP, CLONE_NEWTIME };
+
+const char *const kelp_hook_names[HOOK_COUNT + 1] = { "prestart",  "createRuntime", "createContainer",
+							"startContainer", "poststart", "poststop", NULL };
 
 #define CONFIG_MAX (16 * 1024 * 1024)
 
@@ -519,6 +523,43 @@ static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_e
 	return 0;
 }
 
+static int parse_hooks(const struct kj *root, struct spec *s, struct kelp_err *err)
+{
+	struct kj hooks;
+	int k = kj_field(root, "hooks", &hooks, err);
+	if (k <= 0)
+		return k;
+	if (kj_only_keys(&hooks, kelp_hook_names, err) < 0)
+		return -1;
+	for (int t = 0; t < HOOK_COUNT; t++) {
+		struct kj arr;
+		k = kj_field(&hooks, kelp_hook_names[t], &arr, err);
+		if (k < 0)
+			return -1;
+		if (k == 0)
+			continue;
+		if (kj_expect_array(&arr, err) < 0)
+			return -1;
+		s->n_hooks[t] = kj_len(&arr);
+		s->hooks[t] = xcalloc(s->n_hooks[t], sizeof(struct spec_hook));
+		for (size_t i = 0; i < s->n_hooks[t]; i++) {
+			struct kj e;
+			struct spec_hook *h = &s->hooks[t][i];
+			kj_index(&arr, i, &e);
+			if (kj_expect_object(&e, err) < 0 || kj_req_string(&e, "path", &h->path, err) < 0 ||
+			    kj_opt_string_array(&e, "args", &h->args, NULL, err) < 0 ||
+			    kj_opt_string_array(&e, "env", &h->env, NULL, err) < 0 ||
+			    kj_opt_int32(&e, "timeout", &h->timeout, &h->has_timeout, err) < 0)
+				return -1;
+			if (h->path[0] != '/')
+				return kelp_fail(err, EINVAL, "%s.path: '%s' is not an absolute path", e.path, h->path);
+			if (h->has_timeout && h->timeout <= 0)
+				return kelp_fail(err, EINVAL, "%s.timeout: must be greater than zero", e.path);
+		}
+	}
+	return 0;
+}
+
 static int parse_root(const struct kj *root, struct spec *s, struct kelp_err *err)
 {
 	struct kj f;
@@ -555,7 +596,7 @@ static int parse_root(const struct kj *root, struct spec *s, struct kelp_err *er
 		if (parse_linux(&f, &s->linux_, err) < 0)
 			return -1;
 	}
-	return 0;
+	return parse_hooks(root, s, err);
 }
 
 int spec_parse(const char *buf, size_t len, const char *what, struct spec **ret, struct kelp_err *err)
@@ -612,6 +653,22 @@ int spec_parse_process(const char *buf, size_t len, const char *what, struct spe
 	return 0;
 }
 
+int spec_parse_resources(const char *buf, size_t len, const char *what, struct spec_resources *ret, struct kelp_err *err)
+{
+	struct kj root;
+	if (kj_parse(buf, len, what, &root, err) < 0)
+		return -1;
+	memset(ret, 0, sizeof(*ret));
+	int r = parse_resources(&root, ret, err);
+	yajl_tree_free(root.v);
+	if (r < 0) {
+		kelp_error_wrap(err, "%s", what);
+		spec_resources_free(ret);
+		return -1;
+	}
+	return 0;
+}
+
 static void caps_free_fields(struct spec_caps *c)
 {
 	strv_free(c->bounding);
@@ -637,7 +694,7 @@ void spec_process_free(struct spec_process *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static void resources_free(struct spec_resources *r)
+void spec_resources_free(struct spec_resources *r)
 {
 	free(r->devices);
 	free(r->cpu.cpus);
@@ -698,7 +755,7 @@ void spec_free(struct spec *s)
 		free(l->devices[i].path);
 	free(l->devices);
 	free(l->cgroups_path);
-	resources_free(&l->resources);
+	spec_resources_free(&l->resources);
 	free(l->rootfs_propagation);
 	strv_free(l->masked_paths);
 	strv_free(l->readonly_paths);
@@ -706,6 +763,14 @@ void spec_free(struct spec *s)
 	strv_free(l->sysctl_keys);
 	strv_free(l->sysctl_values);
 	seccomp_spec_free(l->seccomp);
+	for (int t = 0; t < HOOK_COUNT; t++) {
+		for (size_t i = 0; i < s->n_hooks[t]; i++) {
+			free(s->hooks[t][i].path);
+			strv_free(s->hooks[t][i].args);
+			strv_free(s->hooks[t][i].env);
+		}
+		free(s->hooks[t]);
+	}
 	free(s);
 }
 

@@ -119,6 +119,7 @@ struct spec_resources {
 	size_t n_hugetlb;
 	/* v2 raw files ("memory.high": "1G"), written as given on cgroup v2 */
 	char **unified_keys, **unified_values;
+	bool keep_devices; /* `update`: leave the device rules as they are */
 };
 
 enum seccomp_op { SCMP_OP_NE_, SCMP_OP_LT_, SCMP_OP_LE_, SCMP_OP_EQ_, SCMP_OP_GE_, SCMP_OP_GT_, SCMP_OP_MASKED_EQ_ };
@@ -167,6 +168,19 @@ struct spec_linux {
 	struct spec_seccomp *seccomp;
 };
 
+enum hook_kind { HOOK_PRESTART, HOOK_CREATE_RUNTIME, HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER, HOOK_POSTSTART,
+		 HOOK_POSTSTOP, HOOK_COUNT };
+
+struct spec_hook {
+	char *path;
+	char **args;
+	char **env;
+	bool has_timeout;
+	int32_t timeout; /* seconds */
+};
+
+extern const char *const kelp_hook_names[HOOK_COUNT + 1]; /* "prestart", ... (config.json) */
+
 struct spec {
 	char *oci_version;
 	char *root_path;
@@ -180,9 +194,12 @@ struct spec {
 	char **annotation_keys, **annotation_values;
 	bool has_linux;
 	struct spec_linux linux_;
+	struct spec_hook *hooks[HOOK_COUNT];
+	size_t n_hooks[HOOK_COUNT];
 };
 
 extern const char *const ns_type_names[NS_COUNT];      /* "pid", "network", ... (config.json) */
+extern const char *const ns_type_names_null[NS_COUNT + 1];
 extern const char *const ns_proc_names[NS_COUNT];      /* "pid", "net", ... (/proc/PID/ns) */
 extern const int ns_clone_flags[NS_COUNT];
 
@@ -192,6 +209,10 @@ int spec_load(const char *bundle, struct spec **ret, struct kelp_err *err);
 /* The raw text of BUNDLE/config.json. */
 int spec_read(const char *bundle, char **ret_buf, size_t *ret_len, struct kelp_err *err);
 void spec_free(struct spec *s);
+
+/* Parse a linux.resources object alone (update --resources FILE). */
+int spec_parse_resources(const char *buf, size_t len, const char *what, struct spec_resources *ret, struct kelp_err *err);
+void spec_resources_free(struct spec_resources *r);
 
 /* Parse a process object alone (exec --process FILE). */
 int spec_parse_process(const char *buf, size_t len, const char *what, struct spec_process *ret, struct kelp_err *err);

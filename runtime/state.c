@@ -16,6 +16,8 @@
 #include "cgroup.h"
 #include "cleanup.h"
 #include "fs.h"
+#include "hooks.h"
+#include "log.h"
 #include "internal.h"
 #include "json.h"
 
@@ -418,4 +420,34 @@ int signal_parse(const char *s)
 		return sig >= SIGRTMIN && sig <= SIGRTMAX ? sig : -1;
 	}
 	return -1;
+}
+
+int state_load_spec(int dirfd, struct spec **ret, struct kelp_err *err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len;
+	if (kelp_read_file_at(dirfd, CONFIG_COPY, 16 << 20, &buf, &len, err) < 0)
+		return -1;
+	return spec_parse(buf, len, "config.json of the container", ret, err);
+}
+
+void state_run_late_hooks(int dirfd, const struct kelp_state *s, enum hook_kind kind, const char *status)
+{
+	struct spec *sp = NULL;
+	struct kelp_err err = { 0 };
+	if (state_load_spec(dirfd, &sp, &err) < 0) {
+		log_warn("%s hooks of %s not run: %s", kelp_hook_names[kind], s->id, err.msg);
+		return;
+	}
+	for (size_t i = 0; i < sp->n_hooks[kind]; i++) {
+		cleanup_free char *state = hooks_state_json(s->id, status, s->pid, s->bundle, s->annotation_keys,
+							    s->annotation_values);
+		/* one at a time, so one failing hook does not stop the others */
+		struct spec one = { 0 };
+		one.hooks[kind] = &sp->hooks[kind][i];
+		one.n_hooks[kind] = 1;
+		if (hooks_run(&one, kind, state, &err) < 0)
+			log_warn("container %s: %s", s->id, err.msg);
+	}
+	spec_free(sp);
 }

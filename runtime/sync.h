@@ -10,6 +10,8 @@ enum sync_type {
 	SYNC_MAP_REQUEST, /* child → parent: I unshared a user namespace, write my id maps */
 	SYNC_PID,         /* child → parent: value is the pid of the process that becomes init */
 	SYNC_CONSOLE,     /* child → parent: the pty master is attached */
+	SYNC_HOOKS,       /* child → parent: mounts done; run prestart and createRuntime hooks,
+			   * then GO with value = init's pid in the runtime's pid namespace */
 	SYNC_READY,       /* child → parent: set up, waiting on the exec fifo */
 	SYNC_ERROR,       /* child → parent: msg/err_code say what failed */
 };

@@ -34,3 +34,4 @@ int cli_parse_uint(const char *s, int *ret);
 int cli_foreground(pid_t pid, int console_fd);
 void cli_block_signals(void);
 void cli_unblock_signals(void);
+extern const struct verb verb_pause, verb_resume, verb_update, verb_events, verb_features;

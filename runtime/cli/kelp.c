@@ -12,7 +12,8 @@
 
 static const struct verb *const verbs[] = {
 	&verb_create, &verb_start, &verb_run, &verb_state, &verb_kill, &verb_delete,
-	&verb_list,   &verb_ps,    &verb_exec, &verb_spec,
+	&verb_list,   &verb_ps,    &verb_exec, &verb_spec, &verb_pause, &verb_resume,
+	&verb_update, &verb_events, &verb_features,
 };
 
 int cli_fail(const struct kelp_err *err)
