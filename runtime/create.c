@@ -20,6 +20,7 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "hooks.h"
+#include "sysctl.h"
 #include "init.h"
 #include "internal.h"
 #include "log.h"
@@ -166,7 +167,7 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 	struct spec *s = c->spec;
 	if (!s->has_process)
 		return kelp_fail(err, EINVAL, "config.json: process: required to create a container");
-	if (spec_validate(s, err) < 0 || resolve_rootfs(bundle, s->root_path, &rootfs, err) < 0)
+	if (spec_validate(s, err) < 0 || sysctl_validate(s, err) < 0 || resolve_rootfs(bundle, s->root_path, &rootfs, err) < 0)
 		return kelp_error_wrap(err, "config.json");
 	if (s->process.terminal && !o->console_socket && !o->foreground)
 		return kelp_fail(err, EINVAL, "process.terminal is true: a --console-socket is needed to hand over the pty");

@@ -17,6 +17,7 @@
 #include "mounts.h"
 #include "process.h"
 #include "sync.h"
+#include "sysctl.h"
 
 /* Join the namespaces given by path: the user namespace first, so that the others are joined
  * with the privileges it grants. */
@@ -193,7 +194,7 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 		return kelp_error(err, errno, "unshare cgroup namespace");
 	if (fork_flags && fork_into_pidns(c, err) < 0)
 		return -1;
-	if (set_oom_score_adj(&s->process, err) < 0)
+	if (set_oom_score_adj(&s->process, err) < 0 || sysctl_apply(s, err) < 0)
 		return -1;
 	*procfd_dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*procfd_dir < 0)

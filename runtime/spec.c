@@ -793,9 +793,6 @@ int spec_validate(const struct spec *s, struct kelp_err *err)
 		return kelp_fail(err, EINVAL, "process.cwd: '%s' is not an absolute path", s->process.cwd);
 	if (l->ns[NS_MNT].path == NULL && !l->ns[NS_MNT].present && s->n_mounts > 0)
 		return kelp_fail(err, EINVAL, "mounts: mounts need a mount namespace");
-	if (l->sysctl_keys && l->sysctl_keys[0])
-		return kelp_fail(err, EINVAL, "linux.sysctl.%s: sysctls are not supported by this kelp version",
-				  l->sysctl_keys[0]);
 	if (l->seccomp && l->seccomp->listener_path)
 		return kelp_fail(err, EINVAL, "linux.seccomp.listenerPath: seccomp notify is not supported by this kelp version");
 	for (size_t i = 0; i < s->n_mounts; i++)

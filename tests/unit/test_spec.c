@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "mounts.h"
 #include "spec.h"
+#include "sysctl.h"
 
 static const char full[] = "{"
 	"\"ociVersion\": \"1.0.2\","
@@ -233,12 +234,57 @@ static void test_default_spec_parses(void **state)
 	}
 }
 
+static int sysctl_one(const char *ns_json, const char *key, const char *value, struct kelp_err *err)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf),
+		 "{\"ociVersion\": \"1.0.0\", \"root\": {\"path\": \"r\"}, \"linux\": {\"namespaces\": %s, "
+		 "\"sysctl\": {\"%s\": \"%s\"}}}",
+		 ns_json, key, value);
+	struct spec *s = NULL;
+	if (spec_parse(buf, strlen(buf), "config.json", &s, err) < 0)
+		return -2;
+	int r = sysctl_validate(s, err);
+	spec_free(s);
+	return r;
+}
+
+static void test_sysctl_rules(void **state)
+{
+	(void)state;
+	struct kelp_err err = { 0 };
+	const char *all = "[{\"type\": \"network\"}, {\"type\": \"ipc\"}, {\"type\": \"uts\"}]";
+	assert_int_equal(sysctl_one(all, "net.ipv4.ip_forward", "1", &err), 0);
+	assert_int_equal(sysctl_one(all, "net/ipv4/ping_group_range", "0 0", &err), 0);
+	assert_int_equal(sysctl_one(all, "kernel.shm_rmid_forced", "1", &err), 0);
+	assert_int_equal(sysctl_one(all, "fs.mqueue.msg_max", "10", &err), 0);
+	assert_int_equal(sysctl_one(all, "kernel.hostname", "x", &err), 0);
+	/* global sysctls never */
+	assert_int_equal(sysctl_one(all, "kernel.core_pattern", "x", &err), -1);
+	assert_non_null(strstr(err.msg, "not a namespaced sysctl"));
+	assert_int_equal(sysctl_one(all, "vm.overcommit_memory", "1", &err), -1);
+	/* a namespaced one without the namespace */
+	assert_int_equal(sysctl_one("[{\"type\": \"ipc\"}]", "net.ipv4.ip_forward", "1", &err), -1);
+	assert_non_null(strstr(err.msg, "needs the container's own network namespace"));
+	assert_int_equal(sysctl_one("[{\"type\": \"network\"}]", "kernel.shmmax", "1", &err), -1);
+	/* a joined namespace that is the runtime's own is the host's */
+	assert_int_equal(sysctl_one("[{\"type\": \"network\", \"path\": \"/proc/self/ns/net\"}]",
+				    "net.ipv4.ip_forward", "1", &err), -1);
+	/* smuggled settings and hostile names */
+	assert_int_equal(sysctl_one(all, "kernel.shm_rmid_forced", "1+kernel.core_pattern=|/tmp/x", &err), -1);
+	assert_non_null(strstr(err.msg, "is not a single setting"));
+	assert_int_equal(sysctl_one(all, "kernel.shm_rmid_forced", "1\\nkernel.core_pattern=x", &err), -1);
+	assert_int_equal(sysctl_one(all, "net/ipv4/../../kernel/core_pattern", "x", &err), -1);
+	assert_int_equal(sysctl_one(all, "net.ipv4.ip_forward ", "1", &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_config),	   cmocka_unit_test(test_errors_name_the_path),
 		cmocka_unit_test(test_malformed),	   cmocka_unit_test(test_mount_options),
 		cmocka_unit_test(test_signals_and_ids),    cmocka_unit_test(test_default_spec_parses),
+		cmocka_unit_test(test_sysctl_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
