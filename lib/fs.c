@@ -360,6 +360,31 @@ int kelp_close_fds_from(int from)
 	return 0;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+int kelp_close_fds_except(int from, const int *keep, size_t n)
+{
+	int k[16];
+	size_t m = 0;
+	for (size_t i = 0; i < n && m < ARRAY_SIZE(k); i++)
+		if (keep[i] >= from)
+			k[m++] = keep[i];
+	qsort(k, m, sizeof(int), cmp_int);
+	int lo = from;
+	for (size_t i = 0; i <= m; i++) {
+		int hi = i < m ? k[i] - 1 : -1; /* -1: to the end */
+		if (hi == -1 || hi >= lo)
+			if (syscall(SYS_close_range, (unsigned)lo, hi == -1 ? ~0U : (unsigned)hi, 0) < 0)
+				return -1;
+		if (i < m)
+			lo = k[i] + 1;
+	}
+	return 0;
+}
+
 bool kelp_name_is_safe(const char *name)
 {
 	if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)

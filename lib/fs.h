@@ -44,6 +44,8 @@ int kelp_rm_rf_at(int dirfd, const char *name, struct kelp_err *err);
 int kelp_cloexec_from(int from);
 /* Close every fd >= from. */
 int kelp_close_fds_from(int from);
+/* Close every fd >= from except those in keep[0..n) (negative entries are ignored). */
+int kelp_close_fds_except(int from, const int *keep, size_t n);
 
 /* A component-safe name: non-empty, no '/', not "." or "..", no control characters. */
 bool kelp_name_is_safe(const char *name);

@@ -55,6 +55,11 @@ void kelp_log_close(void)
 	log_fd = STDERR_FILENO;
 }
 
+int kelp_log_fd(void)
+{
+	return log_fd;
+}
+
 bool kelp_log_debug_enabled(void)
 {
 	return log_debug_on;

@@ -16,6 +16,8 @@ int kelp_log_parse_format(const char *s, enum kelp_log_format *ret);
 /* Whether records go somewhere other than stderr (a --log file). */
 bool kelp_log_to_file(void);
 void kelp_log_close(void);
+/* The fd records go to (stderr's when no file), for code that closes every other fd. */
+int kelp_log_fd(void);
 
 void kelp_log(enum kelp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool kelp_log_debug_enabled(void);

@@ -92,6 +92,10 @@ int kelp_update(const struct kelp_runtime *rt, const char *id, struct spec_resou
 struct cg_stats;
 int kelp_stats(const struct kelp_runtime *rt, const char *id, struct cg_stats *ret, struct kelp_err *err);
 
+/* Re-exec the calling program from a sealed memfd copy of itself unless it already runs from
+ * one; returns only on failure, or with 0 when already sealed (CVE-2019-5736). */
+int kelp_reexec_sealed(char **argv, char **envp, struct kelp_err *err);
+
 /* The OCI features document of this build (features.md). */
 char *kelp_features_json(void);
 

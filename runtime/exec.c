@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -142,12 +143,21 @@ static void exec_job_free(struct exec_job *j)
 __attribute__((noreturn)) static void exec_child(struct exec_job *j, const struct kelp_exec_opts *o)
 {
 	struct kelp_err err = { 0 };
-	struct process_ctx pc = { .p = &j->proc, .caps = j->caps, .seccomp = j->seccomp, .preserve_fds = o->preserve_fds };
+	struct process_ctx pc = { .p = &j->proc,
+				  .caps = j->caps,
+				  .seccomp = j->seccomp,
+				  .preserve_fds = o->preserve_fds,
+				  .report_fd = j->sync[1] };
 	struct sync_msg m;
 	static const int order[] = { NS_USER, NS_IPC, NS_UTS, NS_NET, NS_CGROUP, NS_MNT };
 	int sync = j->sync[1];
 
 	process_reset_signals();
+	/* not reachable through /proc/PID by the container's processes until it execs */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		kelp_error(&err, errno, "prctl PR_SET_DUMPABLE");
+		goto fail;
+	}
 
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
 		int t = order[i];

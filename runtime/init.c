@@ -232,6 +232,7 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 	pc->caps = c->caps;
 	pc->seccomp = c->seccomp;
 	pc->preserve_fds = c->preserve_fds;
+	pc->report_fd = -1;
 	/* resolve now so that a missing binary fails `create`, as runc users expect */
 	return process_resolve(pc, err);
 }
@@ -243,6 +244,12 @@ void container_init(struct init_ctx *c)
 	int procfd_dir = -1;
 
 	process_reset_signals();
+	/* Until it execs, this clone of the runtime must not be reachable by the container's
+	 * processes through /proc/PID (exe, fd, mem): CVE-2019-5736. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		kelp_error(&err, errno, "prctl PR_SET_DUMPABLE");
+		goto fail;
+	}
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
 		kelp_error(&err, errno, "prctl PR_SET_PDEATHSIG");
 		goto fail;

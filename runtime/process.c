@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,9 +118,19 @@ int process_exec(struct process_ctx *c, struct kelp_err *err)
 		return kelp_error(err, errno, "prctl PR_SET_KEEPCAPS");
 	if (c->caps && caps_apply(c->caps, err) < 0)
 		return -1;
+	/* CVE-2024-21626: no fd of the runtime may be reachable from here on, not even through
+	 * a cwd of /proc/self/fd/N; only stdio, the preserved fds and our report channel stay. */
+	int keep[] = { c->report_fd, kelp_log_fd() };
+	if (kelp_close_fds_except(3 + c->preserve_fds, keep, ARRAY_SIZE(keep)) < 0)
+		return kelp_error(err, errno, "close the runtime's fds");
 	const char *cwd = p->cwd && *p->cwd ? p->cwd : "/";
+	if (cwd[0] != '/')
+		return kelp_fail(err, EINVAL, "cwd \"%s\" is not an absolute path", cwd);
 	if (chdir(cwd) < 0)
 		return kelp_error(err, errno, "chdir to cwd \"%s\" set in config.json", cwd);
+	char here[PATH_MAX];
+	if (!getcwd(here, sizeof(here)) || here[0] != '/')
+		return kelp_fail(err, EPERM, "cwd \"%s\" is outside the container's root", cwd);
 	if (p->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return kelp_error(err, errno, "prctl PR_SET_NO_NEW_PRIVS");
 	/* Every fd but stdio and the preserved ones is closed by execve. */

@@ -12,6 +12,7 @@ struct process_ctx {
 	struct kelp_caps *caps;       /* NULL: keep all */
 	struct kelp_seccomp *seccomp; /* NULL: none */
 	int preserve_fds;             /* fds 3 .. 3+n-1 stay open */
+	int report_fd;                /* kept open to report a failure (close-on-exec), or -1 */
 	char *exec_path;              /* resolved by process_resolve() */
 };
 

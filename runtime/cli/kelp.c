@@ -55,6 +55,14 @@ static void usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", verbs[i]->name, verbs[i]->usage);
 }
 
+/* Verbs after which a clone of this process lives in the container until it execs. */
+static bool makes_container_processes(const char *verb)
+{
+	return strcmp(verb, "create") == 0 || strcmp(verb, "run") == 0 || strcmp(verb, "exec") == 0;
+}
+
+extern char **environ;
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { .rt = { .root = KELP_DEFAULT_ROOT } };
@@ -124,6 +132,8 @@ int main(int argc, char **argv)
 						  "run without --systemd-cgroup");
 			return cli_fail(&err);
 		}
+		if (makes_container_processes(name) && kelp_reexec_sealed(argv, environ, &err) < 0)
+			return cli_fail(&err);
 		int vargc = argc - optind;
 		char **vargv = argv + optind;
 		optind = 0; /* reset getopt for the verb */
