@@ -40,6 +40,7 @@ struct kelp_create_opts {
 	const char *pid_file;
 	const char *console_socket;
 	int preserve_fds;
+	int listen_fds; /* socket activation: fds 3..3+n-1 (before the preserved ones) */
 	bool no_pivot;
 	/* For `run`: the caller (our process) stays the parent and becomes a subreaper, and a pty
 	 * master is handed back in *ret_console_fd instead of being sent over a socket. */

@@ -20,6 +20,7 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "hooks.h"
+#include "procattr.h"
 #include "sysctl.h"
 #include "init.h"
 #include "internal.h"
@@ -92,6 +93,7 @@ static int connect_console(const char *path, struct kelp_err *err)
 
 struct creation {
 	struct spec *spec;
+	struct procattr attr;
 	struct kelp_caps *caps;
 	struct kelp_seccomp *seccomp;
 	struct kelp_cgroup *cg;
@@ -175,6 +177,16 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 		return -1;
 	if (s->linux_.seccomp && seccomp_prepare(s->linux_.seccomp, &c->seccomp, err) < 0)
 		return -1;
+	if (procattr_prepare(&s->process, &s->linux_, &c->attr, err) < 0 || intel_rdt_check(&s->linux_, err) < 0)
+		return kelp_error_wrap(err, "config.json");
+	if (o->listen_fds > 0) {
+		/* systemd socket activation passes through: the fds, and the variables naming them */
+		size_t n = strv_len(s->process.env);
+		s->process.env = xrealloc(s->process.env, (n + 3) * sizeof(char *));
+		s->process.env[n] = xasprintf("LISTEN_FDS=%d", o->listen_fds);
+		s->process.env[n + 1] = xstrdup("LISTEN_PID=1");
+		s->process.env[n + 2] = NULL;
+	}
 	if (cgroup_open(s->linux_.cgroups_path, o->id, &c->cg, err) < 0)
 		return kelp_error_wrap(err, "linux.cgroupsPath");
 
@@ -271,10 +283,11 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 			.console_sock = c->console,
 			.console_via_sync = o->foreground && !o->console_socket,
 			.no_pivot = o->no_pivot,
-			.preserve_fds = o->preserve_fds,
+			.preserve_fds = o->listen_fds + o->preserve_fds,
 			.caps = c->caps,
 			.seccomp = c->seccomp,
 			.cg = c->cg,
+			.attr = &c->attr,
 		};
 		memcpy(ic.ns_fds, ns_fds, sizeof(ns_fds));
 		memcpy(ic.cloned, cloned, sizeof(cloned));

@@ -114,6 +114,7 @@ static bool same_ns(pid_t pid, const char *name)
 
 struct exec_job {
 	struct spec *spec;
+	struct procattr attr;
 	struct spec_process proc;
 	struct kelp_caps *caps;
 	struct kelp_seccomp *seccomp;
@@ -147,7 +148,8 @@ __attribute__((noreturn)) static void exec_child(struct exec_job *j, const struc
 				  .caps = j->caps,
 				  .seccomp = j->seccomp,
 				  .preserve_fds = o->preserve_fds,
-				  .report_fd = j->sync[1] };
+				  .report_fd = j->sync[1],
+				  .attr = &j->attr };
 	struct sync_msg m;
 	static const int order[] = { NS_USER, NS_IPC, NS_UTS, NS_NET, NS_CGROUP, NS_MNT };
 	int sync = j->sync[1];
@@ -166,8 +168,17 @@ __attribute__((noreturn)) static void exec_child(struct exec_job *j, const struc
 			goto fail;
 		}
 	}
+	if (j->attr.has_affinity_initial && sched_setaffinity(0, sizeof(cpu_set_t), &j->attr.affinity_initial) < 0) {
+		kelp_error(&err, errno, "execCPUAffinity.initial");
+		goto fail;
+	}
 	if (sync_expect(sync, SYNC_GO, &m, NULL, &err) < 0)
 		goto fail;
+	/* now in the container's cgroup */
+	if (j->attr.has_affinity_final && sched_setaffinity(0, sizeof(cpu_set_t), &j->attr.affinity_final) < 0) {
+		kelp_error(&err, errno, "execCPUAffinity.final");
+		goto fail;
+	}
 	if (j->proc.terminal) {
 		int sock = j->console >= 0 ? j->console : sync;
 		if (console_setup(sock, j->console < 0, &j->proc, false, &err) < 0)
@@ -219,6 +230,8 @@ int kelp_exec(const struct kelp_runtime *rt, const struct kelp_exec_opts *o, pid
 		goto out;
 	}
 	if (j.proc.has_caps && caps_prepare(&j.proc.caps, &j.caps, err) < 0)
+		goto out;
+	if (procattr_prepare(&j.proc, NULL, &j.attr, err) < 0)
 		goto out;
 	if (j.spec->linux_.seccomp && seccomp_prepare(j.spec->linux_.seccomp, &j.seccomp, err) < 0)
 		goto out;

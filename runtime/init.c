@@ -192,6 +192,9 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 	/* After the runtime placed us in the container's cgroup, so that it is the root we see. */
 	if (l->ns[NS_CGROUP].present && !l->ns[NS_CGROUP].path && unshare(CLONE_NEWCGROUP) < 0)
 		return kelp_error(err, errno, "unshare cgroup namespace");
+	/* offsets are taken only before the first process enters the time namespace */
+	if (time_offsets_apply(l, err) < 0)
+		return -1;
 	if (fork_flags && fork_into_pidns(c, err) < 0)
 		return -1;
 	if (set_oom_score_adj(&s->process, err) < 0 || sysctl_apply(s, err) < 0)
@@ -233,6 +236,7 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 	pc->seccomp = c->seccomp;
 	pc->preserve_fds = c->preserve_fds;
 	pc->report_fd = -1;
+	pc->attr = c->attr;
 	/* resolve now so that a missing binary fails `create`, as runc users expect */
 	return process_resolve(pc, err);
 }

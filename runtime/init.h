@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "cgroup.h"
+#include "procattr.h"
 #include "security.h"
 #include "spec.h"
 
@@ -23,6 +24,7 @@ struct init_ctx {
 	struct kelp_caps *caps;
 	struct kelp_seccomp *seccomp;
 	struct kelp_cgroup *cg;
+	const struct procattr *attr;
 };
 
 /* Never returns: execs the user's process or exits non-zero after reporting an error. */

@@ -101,6 +101,9 @@ static int set_identity(const struct spec_process *p, struct kelp_err *err)
 int process_exec(struct process_ctx *c, struct kelp_err *err)
 {
 	const struct spec_process *p = c->p;
+	/* while still privileged: SCHED_FIFO and friends need CAP_SYS_NICE */
+	if (c->attr && procattr_apply(c->attr, p, err) < 0)
+		return -1;
 	if (p->user.has_umask)
 		umask(p->user.umask & 0777);
 	else

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "error.h"
+#include "procattr.h"
 #include "security.h"
 #include "spec.h"
 
@@ -13,6 +14,7 @@ struct process_ctx {
 	struct kelp_seccomp *seccomp; /* NULL: none */
 	int preserve_fds;             /* fds 3 .. 3+n-1 stay open */
 	int report_fd;                /* kept open to report a failure (close-on-exec), or -1 */
+	const struct procattr *attr;  /* scheduling attributes, or NULL */
 	char *exec_path;              /* resolved by process_resolve() */
 };
 

@@ -191,6 +191,39 @@ static int parse_process_obj(const struct kj *obj, struct spec_process *p, bool 
 	if (kj_opt_string(obj, "apparmorProfile", &p->apparmor_profile, err) < 0 ||
 	    kj_opt_string(obj, "selinuxLabel", &p->selinux_label, err) < 0)
 		return -1;
+	r = kj_field(obj, "scheduler", &f, err);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		struct spec_scheduler *sc = &p->sched;
+		sc->present = true;
+		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "policy", &sc->policy, err) < 0 ||
+		    kj_opt_int32(&f, "nice", &sc->nice, NULL, err) < 0 ||
+		    kj_opt_int32(&f, "priority", &sc->priority, NULL, err) < 0 ||
+		    kj_opt_string_array(&f, "flags", &sc->flags, NULL, err) < 0 ||
+		    kj_opt_uint64(&f, "runtime", &sc->runtime, NULL, err) < 0 ||
+		    kj_opt_uint64(&f, "deadline", &sc->deadline, NULL, err) < 0 ||
+		    kj_opt_uint64(&f, "period", &sc->period, NULL, err) < 0)
+			return -1;
+	}
+	r = kj_field(obj, "ioPriority", &f, err);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		p->ioprio.present = true;
+		struct kj g;
+		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "class", &p->ioprio.klass, err) < 0 ||
+		    kj_required(&f, "priority", &g, err) < 0 || kj_int32(&g, &p->ioprio.priority, err) < 0)
+			return -1;
+		if (p->ioprio.priority < 0 || p->ioprio.priority > 7)
+			return kelp_fail(err, EINVAL, "%s.priority: %d is outside 0..7", f.path, p->ioprio.priority);
+	}
+	r = kj_field(obj, "execCPUAffinity", &f, err);
+	if (r < 0)
+		return -1;
+	if (r > 0 && (kj_expect_object(&f, err) < 0 || kj_opt_string(&f, "initial", &p->affinity_initial, err) < 0 ||
+		      kj_opt_string(&f, "final", &p->affinity_final, err) < 0))
+		return -1;
 	return 0;
 }
 
@@ -520,6 +553,51 @@ static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_e
 		if (parse_seccomp(&f, l->seccomp, err) < 0)
 			return -1;
 	}
+	k = kj_field(obj, "personality", &f, err);
+	if (k < 0)
+		return -1;
+	if (k > 0) {
+		l->has_personality = true;
+		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "domain", &l->personality_domain, err) < 0 ||
+		    kj_opt_string_array(&f, "flags", &l->personality_flags, NULL, err) < 0)
+			return -1;
+	}
+	k = kj_field(obj, "memoryPolicy", &f, err);
+	if (k < 0)
+		return -1;
+	if (k > 0) {
+		l->has_mempolicy = true;
+		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "mode", &l->mempolicy_mode, err) < 0 ||
+		    kj_opt_string(&f, "nodes", &l->mempolicy_nodes, err) < 0 ||
+		    kj_opt_string_array(&f, "flags", &l->mempolicy_flags, NULL, err) < 0)
+			return -1;
+	}
+	k = kj_field(obj, "timeOffsets", &f, err);
+	if (k < 0)
+		return -1;
+	if (k > 0) {
+		if (kj_expect_object(&f, err) < 0)
+			return -1;
+		l->n_time_offsets = kj_obj_len(&f);
+		l->time_offsets = xcalloc(l->n_time_offsets, sizeof(*l->time_offsets));
+		for (size_t i = 0; i < l->n_time_offsets; i++) {
+			struct kj e;
+			const char *clock = kj_key_at(&f, i, &e);
+			struct spec_time_offset *t = &l->time_offsets[i];
+			t->clock = xstrdup(clock);
+			if (strcmp(clock, "monotonic") != 0 && strcmp(clock, "boottime") != 0)
+				return kelp_fail(err, EINVAL, "%s: unknown clock (monotonic or boottime)", e.path);
+			if (kj_expect_object(&e, err) < 0 || kj_opt_int64(&e, "secs", &t->secs, NULL, err) < 0 ||
+			    kj_opt_uint32(&e, "nanosecs", &t->nanosecs, NULL, err) < 0)
+				return -1;
+			if (t->nanosecs >= 1000000000u)
+				return kelp_fail(err, EINVAL, "%s.nanosecs: %u is not below one second", e.path, t->nanosecs);
+		}
+	}
+	k = kj_field(obj, "intelRdt", &f, err);
+	if (k < 0)
+		return -1;
+	l->has_intel_rdt = k > 0;
 	return 0;
 }
 
@@ -691,6 +769,11 @@ void spec_process_free(struct spec_process *p)
 	free(p->rlimits);
 	free(p->apparmor_profile);
 	free(p->selinux_label);
+	free(p->sched.policy);
+	strv_free(p->sched.flags);
+	free(p->ioprio.klass);
+	free(p->affinity_initial);
+	free(p->affinity_final);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -763,6 +846,14 @@ void spec_free(struct spec *s)
 	strv_free(l->sysctl_keys);
 	strv_free(l->sysctl_values);
 	seccomp_spec_free(l->seccomp);
+	free(l->personality_domain);
+	strv_free(l->personality_flags);
+	free(l->mempolicy_mode);
+	free(l->mempolicy_nodes);
+	strv_free(l->mempolicy_flags);
+	for (size_t i = 0; i < l->n_time_offsets; i++)
+		free(l->time_offsets[i].clock);
+	free(l->time_offsets);
 	for (int t = 0; t < HOOK_COUNT; t++) {
 		for (size_t i = 0; i < s->n_hooks[t]; i++) {
 			free(s->hooks[t][i].path);

@@ -48,6 +48,20 @@ struct spec_user {
 	char *username; /* for exec --user NAME */
 };
 
+struct spec_scheduler {
+	bool present;
+	char *policy;
+	int32_t nice, priority;
+	char **flags;
+	uint64_t runtime, deadline, period;
+};
+
+struct spec_io_priority {
+	bool present;
+	char *klass;
+	int32_t priority;
+};
+
 struct spec_process {
 	bool terminal;
 	uint32_t console_height, console_width;
@@ -64,6 +78,9 @@ struct spec_process {
 	int32_t oom_score_adj;
 	char *apparmor_profile;
 	char *selinux_label;
+	struct spec_scheduler sched;
+	struct spec_io_priority ioprio;
+	char *affinity_initial, *affinity_final; /* execCPUAffinity (exec only) */
 };
 
 struct spec_device {
@@ -151,6 +168,12 @@ struct spec_seccomp {
 	size_t n_syscalls;
 };
 
+struct spec_time_offset {
+	char *clock; /* "monotonic" or "boottime" */
+	int64_t secs;
+	uint32_t nanosecs;
+};
+
 struct spec_linux {
 	struct spec_namespace ns[NS_COUNT];
 	struct spec_idmap *uid_mappings, *gid_mappings;
@@ -166,6 +189,15 @@ struct spec_linux {
 	char *mount_label;
 	char **sysctl_keys, **sysctl_values;
 	struct spec_seccomp *seccomp;
+	bool has_personality;
+	char *personality_domain;
+	char **personality_flags;
+	bool has_mempolicy;
+	char *mempolicy_mode, *mempolicy_nodes;
+	char **mempolicy_flags;
+	struct spec_time_offset *time_offsets;
+	size_t n_time_offsets;
+	bool has_intel_rdt;
 };
 
 enum hook_kind { HOOK_PRESTART, HOOK_CREATE_RUNTIME, HOOK_CREATE_CONTAINER, HOOK_START_CONTAINER, HOOK_POSTSTART,

@@ -25,6 +25,8 @@ extern const struct verb verb_create, verb_start, verb_run, verb_state, verb_kil
 int cli_fail(const struct kelp_err *err);
 /* Usage error: "kelp VERB: MSG" and the verb's usage; returns 1. */
 int cli_usage(const struct verb *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The socket-activation fds handed to us (LISTEN_FDS, when LISTEN_PID is unset or ours). */
+int cli_listen_fds(void);
 /* Parse a non-negative integer option value. */
 int cli_parse_uint(const char *s, int *ret);
 

@@ -46,6 +46,7 @@ static int cmd_create(struct cli *cli, int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage(&verb_create, "expected exactly one container id");
 	o.id = argv[optind];
+	o.listen_fds = cli_listen_fds();
 	struct kelp_err err = { 0 };
 	if (kelp_create(&cli->rt, &o, NULL, NULL, &err) < 0)
 		return cli_fail(&err);

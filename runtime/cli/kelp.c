@@ -47,6 +47,17 @@ int cli_parse_uint(const char *s, int *ret)
 	return 0;
 }
 
+int cli_listen_fds(void)
+{
+	const char *n = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	int v;
+	if (!n || cli_parse_uint(n, &v) < 0)
+		return 0;
+	if (pid && atoi(pid) != getpid())
+		return 0;
+	return v;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kelp [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [ARGS]\n\n"

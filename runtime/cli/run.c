@@ -58,6 +58,7 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
 	if (detach && keep)
 		return cli_usage(&verb_run, "--keep cannot be used with --detach");
 	o.id = argv[optind];
+	o.listen_fds = cli_listen_fds();
 	o.foreground = !detach;
 	struct kelp_err err = { 0 };
 	pid_t pid;
