@@ -48,6 +48,32 @@ int rlimit_from_name(const char *name)
 	return -1;
 }
 
+#define KEYS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+/* An object whose keys are all known: an unknown one is an error naming it, never ignored. */
+static int kj_object(const struct kj *n, const char *const *known, struct kelp_err *err)
+{
+	if (kj_expect_object(n, err) < 0)
+		return -1;
+	return kj_only_keys(n, known, err);
+}
+
+/* A field kelp knows but cannot honour here: refused with the reason, when present. */
+static int unsupported(const struct kj *obj, const char *key, const char *why, struct kelp_err *err)
+{
+	struct kj f;
+	int r = kj_field(obj, key, &f, err);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return 0;
+	/* empty objects and arrays ask for nothing */
+	if ((YAJL_IS_OBJECT(f.v) && f.v->u.object.len == 0) || (YAJL_IS_ARRAY(f.v) && f.v->u.array.len == 0) ||
+	    (YAJL_IS_STRING(f.v) && !*f.v->u.string))
+		return 0;
+	return kelp_fail(err, ENOTSUP, "%s: not supported: %s", f.path, why);
+}
+
 static int parse_idmaps(const struct kj *obj, const char *key, struct spec_idmap **ret, size_t *ret_n,
 			struct kelp_err *err)
 {
@@ -62,7 +88,7 @@ static int parse_idmaps(const struct kj *obj, const char *key, struct spec_idmap
 	for (size_t i = 0; i < n; i++) {
 		struct kj e, f;
 		kj_index(&arr, i, &e);
-		if (kj_expect_object(&e, err) < 0)
+		if (kj_object(&e, KEYS("containerID", "hostID", "size"), err) < 0)
 			return -1;
 		if (kj_required(&e, "containerID", &f, err) < 0 || kj_uint32(&f, &maps[i].container_id, err) < 0)
 			return -1;
@@ -106,7 +132,7 @@ static int parse_user(const struct kj *obj, struct spec_user *u, struct kelp_err
 
 static int parse_caps(const struct kj *obj, struct spec_caps *c, struct kelp_err *err)
 {
-	if (kj_expect_object(obj, err) < 0)
+	if (kj_object(obj, KEYS("bounding", "effective", "inheritable", "permitted", "ambient"), err) < 0)
 		return -1;
 	if (kj_opt_string_array(obj, "bounding", &c->bounding, NULL, err) < 0 ||
 	    kj_opt_string_array(obj, "effective", &c->effective, NULL, err) < 0 ||
@@ -120,12 +146,16 @@ static int parse_caps(const struct kj *obj, struct spec_caps *c, struct kelp_err
 static int parse_process_obj(const struct kj *obj, struct spec_process *p, bool require_cwd, struct kelp_err *err)
 {
 	struct kj f;
-	if (kj_expect_object(obj, err) < 0)
+	if (kj_object(obj,
+		      KEYS("terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd", "capabilities", "rlimits",
+			   "noNewPrivileges", "apparmorProfile", "selinuxLabel", "oomScoreAdj", "scheduler", "ioPriority",
+			   "execCPUAffinity"),
+		      err) < 0)
 		return -1;
 	if (kj_opt_bool(obj, "terminal", &p->terminal, err) < 0)
 		return -1;
 	if (kj_field(obj, "consoleSize", &f, err) > 0) {
-		if (kj_expect_object(&f, err) < 0 ||
+		if (kj_object(&f, KEYS("height", "width"), err) < 0 ||
 		    kj_opt_uint32(&f, "height", &p->console_height, NULL, err) < 0 ||
 		    kj_opt_uint32(&f, "width", &p->console_width, NULL, err) < 0)
 			return -1;
@@ -133,7 +163,7 @@ static int parse_process_obj(const struct kj *obj, struct spec_process *p, bool 
 	int r = kj_field(obj, "user", &f, err);
 	if (r < 0)
 		return -1;
-	if (r > 0 && (kj_expect_object(&f, err) < 0 || parse_user(&f, &p->user, err) < 0))
+	if (r > 0 && (kj_object(&f, KEYS("uid", "gid", "umask", "additionalGids", "username"), err) < 0 || parse_user(&f, &p->user, err) < 0))
 		return -1;
 	if (kj_opt_string_array(obj, "args", &p->args, NULL, err) < 0)
 		return -1;
@@ -168,7 +198,7 @@ static int parse_process_obj(const struct kj *obj, struct spec_process *p, bool 
 			struct kj e, g;
 			kj_index(&f, i, &e);
 			struct spec_rlimit *rl = &p->rlimits[i];
-			if (kj_expect_object(&e, err) < 0 || kj_req_string(&e, "type", &rl->name, err) < 0)
+			if (kj_object(&e, KEYS("type", "soft", "hard"), err) < 0 || kj_req_string(&e, "type", &rl->name, err) < 0)
 				return -1;
 			rl->resource = rlimit_from_name(rl->name);
 			if (rl->resource < 0)
@@ -191,13 +221,17 @@ static int parse_process_obj(const struct kj *obj, struct spec_process *p, bool 
 	if (kj_opt_string(obj, "apparmorProfile", &p->apparmor_profile, err) < 0 ||
 	    kj_opt_string(obj, "selinuxLabel", &p->selinux_label, err) < 0)
 		return -1;
+	if (p->apparmor_profile && *p->apparmor_profile)
+		return kelp_fail(err, ENOTSUP, "%s.apparmorProfile: AppArmor is not enabled on this host", obj->path[0] ? obj->path : "process");
+	if (p->selinux_label && *p->selinux_label)
+		return kelp_fail(err, ENOTSUP, "%s.selinuxLabel: SELinux is not enabled on this host", obj->path[0] ? obj->path : "process");
 	r = kj_field(obj, "scheduler", &f, err);
 	if (r < 0)
 		return -1;
 	if (r > 0) {
 		struct spec_scheduler *sc = &p->sched;
 		sc->present = true;
-		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "policy", &sc->policy, err) < 0 ||
+		if (kj_object(&f, KEYS("policy", "nice", "priority", "flags", "runtime", "deadline", "period"), err) < 0 || kj_req_string(&f, "policy", &sc->policy, err) < 0 ||
 		    kj_opt_int32(&f, "nice", &sc->nice, NULL, err) < 0 ||
 		    kj_opt_int32(&f, "priority", &sc->priority, NULL, err) < 0 ||
 		    kj_opt_string_array(&f, "flags", &sc->flags, NULL, err) < 0 ||
@@ -212,7 +246,7 @@ static int parse_process_obj(const struct kj *obj, struct spec_process *p, bool 
 	if (r > 0) {
 		p->ioprio.present = true;
 		struct kj g;
-		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "class", &p->ioprio.klass, err) < 0 ||
+		if (kj_object(&f, KEYS("class", "priority"), err) < 0 || kj_req_string(&f, "class", &p->ioprio.klass, err) < 0 ||
 		    kj_required(&f, "priority", &g, err) < 0 || kj_int32(&g, &p->ioprio.priority, err) < 0)
 			return -1;
 		if (p->ioprio.priority < 0 || p->ioprio.priority > 7)
@@ -221,7 +255,7 @@ static int parse_process_obj(const struct kj *obj, struct spec_process *p, bool 
 	r = kj_field(obj, "execCPUAffinity", &f, err);
 	if (r < 0)
 		return -1;
-	if (r > 0 && (kj_expect_object(&f, err) < 0 || kj_opt_string(&f, "initial", &p->affinity_initial, err) < 0 ||
+	if (r > 0 && (kj_object(&f, KEYS("initial", "final"), err) < 0 || kj_opt_string(&f, "initial", &p->affinity_initial, err) < 0 ||
 		      kj_opt_string(&f, "final", &p->affinity_final, err) < 0))
 		return -1;
 	return 0;
@@ -241,7 +275,7 @@ static int parse_mounts(const struct kj *root, struct spec *s, struct kelp_err *
 		struct kj e;
 		struct spec_mount *m = &s->mounts[i];
 		kj_index(&arr, i, &e);
-		if (kj_expect_object(&e, err) < 0 || kj_req_string(&e, "destination", &m->destination, err) < 0 ||
+		if (kj_object(&e, KEYS("destination", "type", "source", "options", "uidMappings", "gidMappings"), err) < 0 || kj_req_string(&e, "destination", &m->destination, err) < 0 ||
 		    kj_opt_string(&e, "type", &m->type, err) < 0 || kj_opt_string(&e, "source", &m->source, err) < 0 ||
 		    kj_opt_string_array(&e, "options", &m->options, NULL, err) < 0)
 			return -1;
@@ -258,7 +292,7 @@ static int parse_device_rule(const struct kj *e, struct spec_device_rule *d, str
 {
 	struct kj f;
 	cleanup_free char *type = NULL, *access = NULL;
-	if (kj_expect_object(e, err) < 0)
+	if (kj_object(e, KEYS("allow", "type", "major", "minor", "access"), err) < 0)
 		return -1;
 	if (kj_required(e, "allow", &f, err) < 0 || kj_bool(&f, &d->allow, err) < 0)
 		return -1;
@@ -288,7 +322,13 @@ static int parse_resources(const struct kj *obj, struct spec_resources *r, struc
 {
 	struct kj f, g;
 	int k;
-	if (kj_expect_object(obj, err) < 0)
+	if (kj_object(obj,
+		      KEYS("devices", "memory", "cpu", "blockIO", "hugepageLimits", "network", "pids", "rdma", "unified"),
+		      err) < 0)
+		return -1;
+	if (unsupported(obj, "blockIO", "the blkio controller of this kernel has only bfq files", err) < 0 ||
+	    unsupported(obj, "network", "no net_cls or net_prio cgroup is mounted", err) < 0 ||
+	    unsupported(obj, "rdma", "no rdma cgroup is mounted", err) < 0)
 		return -1;
 	k = kj_field(obj, "devices", &f, err);
 	if (k < 0)
@@ -310,7 +350,7 @@ static int parse_resources(const struct kj *obj, struct spec_resources *r, struc
 	if (k > 0) {
 		struct spec_memory *m = &r->memory;
 		r->has_memory = true;
-		if (kj_expect_object(&f, err) < 0 || kj_opt_int64(&f, "limit", &m->limit, &m->has_limit, err) < 0 ||
+		if (kj_object(&f, KEYS("limit", "reservation", "swap", "kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy", "checkBeforeUpdate"), err) < 0 || kj_opt_int64(&f, "limit", &m->limit, &m->has_limit, err) < 0 ||
 		    kj_opt_int64(&f, "reservation", &m->reservation, &m->has_reservation, err) < 0 ||
 		    kj_opt_int64(&f, "swap", &m->swap, &m->has_swap, err) < 0 ||
 		    kj_opt_int64(&f, "kernel", &m->kernel, &m->has_kernel, err) < 0 ||
@@ -339,7 +379,7 @@ static int parse_resources(const struct kj *obj, struct spec_resources *r, struc
 	if (k > 0) {
 		struct spec_cpu *c = &r->cpu;
 		r->has_cpu = true;
-		if (kj_expect_object(&f, err) < 0 || kj_opt_uint64(&f, "shares", &c->shares, &c->has_shares, err) < 0 ||
+		if (kj_object(&f, KEYS("shares", "quota", "burst", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle"), err) < 0 || kj_opt_uint64(&f, "shares", &c->shares, &c->has_shares, err) < 0 ||
 		    kj_opt_int64(&f, "quota", &c->quota, &c->has_quota, err) < 0 ||
 		    kj_opt_uint64(&f, "burst", &c->burst, &c->has_burst, err) < 0 ||
 		    kj_opt_uint64(&f, "period", &c->period, &c->has_period, err) < 0 ||
@@ -354,7 +394,7 @@ static int parse_resources(const struct kj *obj, struct spec_resources *r, struc
 		return -1;
 	if (k > 0) {
 		r->has_pids = true;
-		if (kj_expect_object(&f, err) < 0 ||
+		if (kj_object(&f, KEYS("limit"), err) < 0 ||
 		    kj_opt_int64(&f, "limit", &r->pids.limit, &r->pids.has_limit, err) < 0)
 			return -1;
 	}
@@ -369,7 +409,7 @@ static int parse_resources(const struct kj *obj, struct spec_resources *r, struc
 		for (size_t i = 0; i < r->n_hugetlb; i++) {
 			struct kj e;
 			kj_index(&f, i, &e);
-			if (kj_expect_object(&e, err) < 0 ||
+			if (kj_object(&e, KEYS("pageSize", "limit"), err) < 0 ||
 			    kj_req_string(&e, "pageSize", &r->hugetlb[i].page_size, err) < 0 ||
 			    kj_required(&e, "limit", &g, err) < 0 || kj_uint64(&g, &r->hugetlb[i].limit, err) < 0)
 				return -1;
@@ -388,7 +428,7 @@ static int parse_resources(const struct kj *obj, struct spec_resources *r, struc
 static int parse_seccomp(const struct kj *obj, struct spec_seccomp *sc, struct kelp_err *err)
 {
 	struct kj f;
-	if (kj_expect_object(obj, err) < 0 || kj_req_string(obj, "defaultAction", &sc->default_action, err) < 0 ||
+	if (kj_object(obj, KEYS("defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath", "listenerMetadata", "syscalls"), err) < 0 || kj_req_string(obj, "defaultAction", &sc->default_action, err) < 0 ||
 	    kj_opt_uint32(obj, "defaultErrnoRet", &sc->default_errno_ret, &sc->has_default_errno_ret, err) < 0 ||
 	    kj_opt_string_array(obj, "architectures", &sc->architectures, NULL, err) < 0 ||
 	    kj_opt_string_array(obj, "flags", &sc->flags, NULL, err) < 0 ||
@@ -408,7 +448,7 @@ static int parse_seccomp(const struct kj *obj, struct spec_seccomp *sc, struct k
 		struct kj e, a;
 		struct spec_seccomp_syscall *s = &sc->syscalls[i];
 		kj_index(&f, i, &e);
-		if (kj_expect_object(&e, err) < 0 || kj_required(&e, "names", &a, err) < 0 ||
+		if (kj_object(&e, KEYS("names", "action", "errnoRet", "args"), err) < 0 || kj_required(&e, "names", &a, err) < 0 ||
 		    kj_string_array(&a, &s->names, NULL, err) < 0 || kj_req_string(&e, "action", &s->action, err) < 0 ||
 		    kj_opt_uint32(&e, "errnoRet", &s->errno_ret, &s->has_errno_ret, err) < 0)
 			return -1;
@@ -425,7 +465,7 @@ static int parse_seccomp(const struct kj *obj, struct spec_seccomp *sc, struct k
 			struct kj ae, v;
 			kj_index(&a, j, &ae);
 			struct spec_seccomp_arg *sa = &s->args[j];
-			if (kj_expect_object(&ae, err) < 0 || kj_required(&ae, "index", &v, err) < 0 ||
+			if (kj_object(&ae, KEYS("index", "value", "valueTwo", "op"), err) < 0 || kj_required(&ae, "index", &v, err) < 0 ||
 			    kj_uint32(&v, &sa->index, err) < 0 || kj_required(&ae, "value", &v, err) < 0 ||
 			    kj_uint64(&v, &sa->value, err) < 0 || kj_opt_uint64(&ae, "valueTwo", &sa->value_two, NULL, err) < 0 ||
 			    kj_req_string(&ae, "op", &sa->op, err) < 0)
@@ -449,7 +489,7 @@ static int parse_namespaces(const struct kj *obj, struct spec_linux *l, struct k
 		struct kj e;
 		cleanup_free char *type = NULL;
 		kj_index(&arr, i, &e);
-		if (kj_expect_object(&e, err) < 0 || kj_req_string(&e, "type", &type, err) < 0)
+		if (kj_object(&e, KEYS("type", "path"), err) < 0 || kj_req_string(&e, "type", &type, err) < 0)
 			return -1;
 		int t = -1;
 		for (int j = 0; j < NS_COUNT; j++)
@@ -483,7 +523,7 @@ static int parse_devices(const struct kj *obj, struct spec_linux *l, struct kelp
 		struct spec_device *d = &l->devices[i];
 		cleanup_free char *type = NULL;
 		kj_index(&arr, i, &e);
-		if (kj_expect_object(&e, err) < 0 || kj_req_string(&e, "type", &type, err) < 0 ||
+		if (kj_object(&e, KEYS("type", "path", "major", "minor", "fileMode", "uid", "gid"), err) < 0 || kj_req_string(&e, "type", &type, err) < 0 ||
 		    kj_req_string(&e, "path", &d->path, err) < 0)
 			return -1;
 		if (strlen(type) != 1 || !strchr("cbup", type[0]))
@@ -508,7 +548,14 @@ static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_e
 {
 	struct kj f;
 	int k;
-	if (kj_expect_object(obj, err) < 0)
+	if (kj_object(obj,
+		      KEYS("namespaces", "uidMappings", "gidMappings", "timeOffsets", "devices", "netDevices", "cgroupsPath",
+			   "resources", "intelRdt", "sysctl", "seccomp", "rootfsPropagation", "maskedPaths",
+			   "readonlyPaths", "mountLabel", "personality", "memoryPolicy"),
+		      err) < 0)
+		return -1;
+	if (unsupported(obj, "netDevices", "moving host network devices is not supported by this kelp version", err) < 0 ||
+	    unsupported(obj, "mountLabel", "SELinux is not enabled on this host", err) < 0)
 		return -1;
 	if (parse_namespaces(obj, l, err) < 0)
 		return -1;
@@ -558,7 +605,7 @@ static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_e
 		return -1;
 	if (k > 0) {
 		l->has_personality = true;
-		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "domain", &l->personality_domain, err) < 0 ||
+		if (kj_object(&f, KEYS("domain", "flags"), err) < 0 || kj_req_string(&f, "domain", &l->personality_domain, err) < 0 ||
 		    kj_opt_string_array(&f, "flags", &l->personality_flags, NULL, err) < 0)
 			return -1;
 	}
@@ -567,7 +614,7 @@ static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_e
 		return -1;
 	if (k > 0) {
 		l->has_mempolicy = true;
-		if (kj_expect_object(&f, err) < 0 || kj_req_string(&f, "mode", &l->mempolicy_mode, err) < 0 ||
+		if (kj_object(&f, KEYS("mode", "nodes", "flags"), err) < 0 || kj_req_string(&f, "mode", &l->mempolicy_mode, err) < 0 ||
 		    kj_opt_string(&f, "nodes", &l->mempolicy_nodes, err) < 0 ||
 		    kj_opt_string_array(&f, "flags", &l->mempolicy_flags, NULL, err) < 0)
 			return -1;
@@ -587,7 +634,7 @@ static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_e
 			t->clock = xstrdup(clock);
 			if (strcmp(clock, "monotonic") != 0 && strcmp(clock, "boottime") != 0)
 				return kelp_fail(err, EINVAL, "%s: unknown clock (monotonic or boottime)", e.path);
-			if (kj_expect_object(&e, err) < 0 || kj_opt_int64(&e, "secs", &t->secs, NULL, err) < 0 ||
+			if (kj_object(&e, KEYS("secs", "nanosecs"), err) < 0 || kj_opt_int64(&e, "secs", &t->secs, NULL, err) < 0 ||
 			    kj_opt_uint32(&e, "nanosecs", &t->nanosecs, NULL, err) < 0)
 				return -1;
 			if (t->nanosecs >= 1000000000u)
@@ -624,7 +671,7 @@ static int parse_hooks(const struct kj *root, struct spec *s, struct kelp_err *e
 			struct kj e;
 			struct spec_hook *h = &s->hooks[t][i];
 			kj_index(&arr, i, &e);
-			if (kj_expect_object(&e, err) < 0 || kj_req_string(&e, "path", &h->path, err) < 0 ||
+			if (kj_object(&e, KEYS("path", "args", "env", "timeout"), err) < 0 || kj_req_string(&e, "path", &h->path, err) < 0 ||
 			    kj_opt_string_array(&e, "args", &h->args, NULL, err) < 0 ||
 			    kj_opt_string_array(&e, "env", &h->env, NULL, err) < 0 ||
 			    kj_opt_int32(&e, "timeout", &h->timeout, &h->has_timeout, err) < 0)
@@ -641,11 +688,18 @@ static int parse_hooks(const struct kj *root, struct spec *s, struct kelp_err *e
 static int parse_root(const struct kj *root, struct spec *s, struct kelp_err *err)
 {
 	struct kj f;
-	if (kj_expect_object(root, err) < 0)
+	if (kj_object(root,
+		      KEYS("ociVersion", "root", "process", "hostname", "domainname", "mounts", "hooks", "annotations",
+			   "linux", "solaris", "windows", "vm", "zos", "freebsd"),
+		      err) < 0)
 		return -1;
+	static const char *const other[] = { "solaris", "windows", "vm", "zos", "freebsd" };
+	for (size_t i = 0; i < ARRAY_SIZE(other); i++)
+		if (unsupported(root, other[i], "a section for another platform (kelp runs Linux containers)", err) < 0)
+			return -1;
 	if (kj_req_string(root, "ociVersion", &s->oci_version, err) < 0)
 		return -1;
-	if (kj_required(root, "root", &f, err) < 0 || kj_expect_object(&f, err) < 0 ||
+	if (kj_required(root, "root", &f, err) < 0 || kj_object(&f, KEYS("path", "readonly"), err) < 0 ||
 	    kj_req_string(&f, "path", &s->root_path, err) < 0 || kj_opt_bool(&f, "readonly", &s->root_readonly, err) < 0)
 		return -1;
 	int k = kj_field(root, "process", &f, err);

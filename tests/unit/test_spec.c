@@ -139,7 +139,18 @@ static void test_errors_name_the_path(void **state)
 	expect_error("\"type\": \"network\"", "\"type\": \"netwrk\"",
 		     "linux.namespaces[1].type: unknown namespace type 'netwrk'");
 	expect_error("\"ociVersion\": \"1.0.2\",", "", "ociVersion: required field is missing");
-	expect_error("\"path\": \"rootfs\"", "\"paht\": \"rootfs\"", "root.path: required field is missing");
+	expect_error("\"path\": \"rootfs\", ", "", "root.path: required field is missing");
+	/* nothing is silently ignored: unknown fields, known ones kelp cannot honour here */
+	expect_error("\"path\": \"rootfs\"", "\"paht\": \"rootfs\"", "config.json: root.paht: unknown field");
+	expect_error("\"limit\": 67108864", "\"limt\": 67108864", "linux.resources.memory.limt: unknown field");
+	expect_error("\"hostname\": \"h\",", "\"hostname\": \"h\", \"windows\": {\"layerFolders\": [\"x\"]},",
+		     "windows: not supported: a section for another platform");
+	expect_error("\"pids\": {\"limit\": 32},", "\"pids\": {\"limit\": 32}, \"blockIO\": {\"weight\": 10},",
+		     "linux.resources.blockIO: not supported");
+	expect_error("\"cwd\": \"/tmp\",", "\"cwd\": \"/tmp\", \"apparmorProfile\": \"p\",",
+		     "process.apparmorProfile: AppArmor is not enabled on this host");
+	expect_error("\"op\": \"SCMP_CMP_EQ\"", "\"op\": \"SCMP_CMP_EQ\", \"x\": 1",
+		     "linux.seccomp.syscalls[0].args[0].x: unknown field");
 	expect_error("\"cwd\": \"/tmp\",", "", "process.cwd: required field is missing");
 	expect_error("\"args\": [\"sh\", \"-c\", \"true\"]", "\"args\": \"sh\"", "process.args: expected an array, got a string");
 	expect_error("\"args\": [\"sh\", \"-c\", \"true\"]", "\"args\": []", "process.args: must hold at least one entry");
