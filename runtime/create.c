@@ -21,6 +21,7 @@
 #include "fs.h"
 #include "hooks.h"
 #include "procattr.h"
+#include "seccomp_notify.h"
 #include "sysctl.h"
 #include "init.h"
 #include "internal.h"
@@ -355,6 +356,18 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 				goto out;
 			if (sync_send(c->sync, SYNC_GO, c->init, -1) < 0) {
 				kelp_error(err, errno, "release container init after hooks");
+				goto out;
+			}
+			continue;
+		}
+		if (m.type == SYNC_SECCOMP) {
+			cleanup_close int nfd = fd;
+			cleanup_free char *state = hooks_state_json(o->id, "creating", c->init, bundle, s->annotation_keys,
+								    s->annotation_values);
+			if (seccomp_notify_send(s->linux_.seccomp, nfd, c->init, state, err) < 0)
+				goto out;
+			if (sync_send(c->sync, SYNC_GO, 0, -1) < 0) {
+				kelp_error(err, errno, "release container init after seccomp");
 				goto out;
 			}
 			continue;

@@ -21,7 +21,9 @@
 #include "init.h"
 #include "internal.h"
 #include "log.h"
+#include "hooks.h"
 #include "process.h"
+#include "seccomp_notify.h"
 #include "sync.h"
 
 static char **strv_copy_append(char **a, char **b)
@@ -184,7 +186,8 @@ __attribute__((noreturn)) static void exec_child(struct exec_job *j, const struc
 		if (console_setup(sock, j->console < 0, &j->proc, false, &err) < 0)
 			goto fail;
 	}
-	if (process_set_rlimits(&j->proc, &err) < 0 || process_resolve(&pc, &err) < 0)
+	if (process_set_rlimits(&j->proc, &err) < 0 || process_resolve(&pc, &err) < 0 ||
+	    seccomp_notify_load_early(&pc.seccomp, sync, &err) < 0)
 		goto fail;
 	process_exec(&pc, &err);
 fail:
@@ -312,6 +315,18 @@ int kelp_exec(const struct kelp_runtime *rt, const struct kelp_exec_opts *o, pid
 			err->code = m.err_code;
 			memcpy(err->msg, m.msg, sizeof(err->msg));
 			goto out;
+		}
+		if (m.type == SYNC_SECCOMP) {
+			cleanup_close int nfd = fd;
+			cleanup_free char *state = hooks_state_json(o->id, "running", s->pid, s->bundle, s->annotation_keys,
+								    s->annotation_values);
+			if (seccomp_notify_send(j.spec->linux_.seccomp, nfd, child, state, err) < 0)
+				goto out;
+			if (sync_send(j.sync[0], SYNC_GO, 0, -1) < 0) {
+				kelp_error(err, errno, "release exec process after seccomp");
+				goto out;
+			}
+			continue;
 		}
 		if (m.type == SYNC_CONSOLE) {
 			if (ret_console_fd && *ret_console_fd < 0)

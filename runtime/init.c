@@ -17,6 +17,7 @@
 #include "mounts.h"
 #include "process.h"
 #include "sync.h"
+#include "seccomp_notify.h"
 #include "sysctl.h"
 
 /* Join the namespaces given by path: the user namespace first, so that the others are joined
@@ -234,6 +235,9 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 	pc->p = &s->process;
 	pc->caps = c->caps;
 	pc->seccomp = c->seccomp;
+	/* a notify filter goes in now, while the runtime can still pass its fd on */
+	if (seccomp_notify_load_early(&pc->seccomp, c->sync_fd, err) < 0)
+		return -1;
 	pc->preserve_fds = c->preserve_fds;
 	pc->report_fd = -1;
 	pc->attr = c->attr;

@@ -938,8 +938,9 @@ int spec_validate(const struct spec *s, struct kelp_err *err)
 		return kelp_fail(err, EINVAL, "process.cwd: '%s' is not an absolute path", s->process.cwd);
 	if (l->ns[NS_MNT].path == NULL && !l->ns[NS_MNT].present && s->n_mounts > 0)
 		return kelp_fail(err, EINVAL, "mounts: mounts need a mount namespace");
-	if (l->seccomp && l->seccomp->listener_path)
-		return kelp_fail(err, EINVAL, "linux.seccomp.listenerPath: seccomp notify is not supported by this kelp version");
+	if (l->seccomp && l->seccomp->listener_path && l->seccomp->listener_path[0] != '/')
+		return kelp_fail(err, EINVAL, "linux.seccomp.listenerPath: '%s' is not an absolute path",
+				 l->seccomp->listener_path);
 	for (size_t i = 0; i < s->n_mounts; i++)
 		if (s->mounts[i].n_uid_mappings || s->mounts[i].n_gid_mappings)
 			return kelp_fail(err, EINVAL, "mounts[%zu].uidMappings: idmapped mounts are not supported by this kelp version", i);

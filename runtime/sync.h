@@ -12,6 +12,8 @@ enum sync_type {
 	SYNC_CONSOLE,     /* child → parent: the pty master is attached */
 	SYNC_HOOKS,       /* child → parent: mounts done; run prestart and createRuntime hooks,
 			   * then GO with value = init's pid in the runtime's pid namespace */
+	SYNC_SECCOMP,     /* child → parent: the seccomp listener fd is attached; parent hands it
+			   * to linux.seccomp.listenerPath, then GO */
 	SYNC_READY,       /* child → parent: set up, waiting on the exec fifo */
 	SYNC_ERROR,       /* child → parent: msg/err_code say what failed */
 };
