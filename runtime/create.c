@@ -20,6 +20,8 @@
 #include "cleanup.h"
 #include "fs.h"
 #include "hooks.h"
+#include "idmap.h"
+#include "mounts.h"
 #include "procattr.h"
 #include "seccomp_notify.h"
 #include "sysctl.h"
@@ -93,6 +95,7 @@ static int connect_console(const char *path, struct kelp_err *err)
 }
 
 struct creation {
+	int *idmap_fds;
 	struct spec *spec;
 	struct procattr attr;
 	struct kelp_caps *caps;
@@ -128,6 +131,10 @@ static void creation_undo(struct creation *c)
 
 static void creation_free(struct creation *c)
 {
+	for (size_t i = 0; c->idmap_fds && c->spec && i < c->spec->n_mounts; i++)
+		if (c->idmap_fds[i] >= 0)
+			close(c->idmap_fds[i]);
+	free(c->idmap_fds);
 	spec_free(c->spec);
 	caps_free(c->caps);
 	seccomp_free(c->seccomp);
@@ -235,6 +242,26 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 		if (c->console < 0)
 			goto out;
 	}
+	c->idmap_fds = xcalloc(s->n_mounts ? s->n_mounts : 1, sizeof(int));
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct spec_idmap *u, *g;
+		size_t nu, ng;
+		c->idmap_fds[i] = -1;
+		if (!mount_idmapped(s, i, &u, &nu, &g, &ng))
+			continue;
+		if (nu == 0 || ng == 0) {
+			kelp_fail(err, EINVAL, "mounts[%zu]: idmap needs uidMappings and gidMappings (the mount's or the container's)", i);
+			goto out;
+		}
+		int userns = idmap_userns_fd(u, nu, g, ng, err);
+		c->idmap_fds[i] = userns < 0 ? -1 : mount_idmap_tree(&s->mounts[i], userns, err);
+		if (userns >= 0)
+			close(userns);
+		if (c->idmap_fds[i] < 0) {
+			kelp_error_wrap(err, "mounts[%zu] (%s)", i, s->mounts[i].destination);
+			goto out;
+		}
+	}
 	if (cgroup_create(c->cg, err) < 0)
 		goto out;
 	c->cg_created = true;
@@ -289,6 +316,7 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 			.seccomp = c->seccomp,
 			.cg = c->cg,
 			.attr = &c->attr,
+			.idmap_fds = c->idmap_fds,
 		};
 		memcpy(ic.ns_fds, ns_fds, sizeof(ns_fds));
 		memcpy(ic.cloned, cloned, sizeof(cloned));

@@ -69,7 +69,7 @@ char *kelp_features_json(void)
 	enabled(g, "intelRdt", false);
 	kg_key(g, "mountExtensions");
 	yajl_gen_map_open(g);
-	enabled(g, "idmap", false);
+	enabled(g, "idmap", true);
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 

@@ -212,6 +212,7 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 			.new_cgroupns = l->ns[NS_CGROUP].present,
 			.in_userns = l->ns[NS_USER].present,
 			.no_pivot = c->no_pivot,
+			.idmap_fds = c->idmap_fds,
 		};
 		if (rootfs_prepare(&m, err) < 0 || run_create_hooks(c, err) < 0 || rootfs_pivot(&m, err) < 0 ||
 		    rootfs_finalize(&m, err) < 0)

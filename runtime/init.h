@@ -25,6 +25,7 @@ struct init_ctx {
 	struct kelp_seccomp *seccomp;
 	struct kelp_cgroup *cg;
 	const struct procattr *attr;
+	const int *idmap_fds; /* per mount, -1 where not idmapped */
 };
 
 /* Never returns: execs the user's process or exits non-zero after reporting an error. */

@@ -61,7 +61,7 @@ unsigned long propagation_flags(const char *name)
 
 char **mount_option_names(void)
 {
-	size_t n = ARRAY_SIZE(flag_opts) + ARRAY_SIZE(prop_opts) + 2;
+	size_t n = ARRAY_SIZE(flag_opts) + ARRAY_SIZE(prop_opts) + 4;
 	char **out = xcalloc(n + 1, sizeof(char *));
 	size_t o = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(flag_opts); i++)
@@ -70,6 +70,8 @@ char **mount_option_names(void)
 		out[o++] = xstrdup(prop_opts[i].name);
 	out[o++] = xstrdup("bind");
 	out[o++] = xstrdup("rbind");
+	out[o++] = xstrdup("idmap");
+	out[o++] = xstrdup("ridmap");
 	return out;
 }
 
@@ -106,8 +108,9 @@ int mount_opts_parse(char *const *options, struct mount_opts *ret, struct kelp_e
 			done = true;
 		}
 		if (!done && (strcmp(o, "idmap") == 0 || strcmp(o, "ridmap") == 0)) {
-			mount_opts_free(ret);
-			return kelp_fail(err, EINVAL, "mount option '%s': idmapped mounts are not supported by this kelp version", o);
+			ret->idmap = true;
+			ret->ridmap = o[0] == 'r';
+			done = true;
 		}
 		if (!done && strcmp(o, "tmpcopyup") == 0) {
 			mount_opts_free(ret);
@@ -186,7 +189,59 @@ static bool is_bind(const struct spec_mount *sm, const struct mount_opts *o)
 	return o->bind || (sm->type && strcmp(sm->type, "bind") == 0);
 }
 
-static int mount_one(const struct mount_ctx *m, int rootfd, const struct spec_mount *sm, struct kelp_err *err)
+int mount_idmap_tree(const struct spec_mount *sm, int userns_fd, struct kelp_err *err)
+{
+	struct mount_opts o;
+	if (mount_opts_parse(sm->options, &o, err) < 0)
+		return -1;
+	mount_opts_free(&o);
+	bool rec = o.rbind || o.ridmap;
+	int tree = open_tree(AT_FDCWD, sm->source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (rec ? AT_RECURSIVE : 0));
+	if (tree < 0)
+		return kelp_error(err, errno, "open_tree %s for %s", sm->source, sm->destination);
+	struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd };
+	if (mount_setattr(tree, "", AT_EMPTY_PATH | (o.ridmap ? AT_RECURSIVE : 0), &attr, sizeof(attr)) < 0) {
+		kelp_error(err, errno, "idmap mount %s for %s", sm->source, sm->destination);
+		close(tree);
+		return -1;
+	}
+	return tree;
+}
+
+/* Attach the idmapped tree the runtime prepared at target. */
+static int mount_idmap(const struct spec_mount *sm, int tree, int target, struct kelp_err *err)
+{
+	if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return kelp_error(err, errno, "attach idmapped mount %s on %s", sm->source, sm->destination);
+	return 0;
+}
+
+bool mount_idmapped(const struct spec *s, size_t i, const struct spec_idmap **uids, size_t *nu,
+		    const struct spec_idmap **gids, size_t *ng)
+{
+	const struct spec_mount *sm = &s->mounts[i];
+	struct mount_opts o;
+	if (mount_opts_parse(sm->options, &o, NULL) < 0)
+		return false;
+	mount_opts_free(&o);
+	if (sm->n_uid_mappings || sm->n_gid_mappings) {
+		*uids = sm->uid_mappings;
+		*nu = sm->n_uid_mappings;
+		*gids = sm->gid_mappings;
+		*ng = sm->n_gid_mappings;
+		return true;
+	}
+	if (!o.idmap)
+		return false;
+	*uids = s->linux_.uid_mappings;
+	*nu = s->linux_.n_uid_mappings;
+	*gids = s->linux_.gid_mappings;
+	*ng = s->linux_.n_gid_mappings;
+	return true;
+}
+
+static int mount_one(const struct mount_ctx *m, int rootfd, const struct spec_mount *sm, size_t index,
+		     struct kelp_err *err)
 {
 	struct mount_opts o;
 	if (mount_opts_parse(sm->options, &o, err) < 0)
@@ -221,9 +276,14 @@ static int mount_one(const struct mount_ctx *m, int rootfd, const struct spec_mo
 	 * even if the path is swapped for a symlink meanwhile. */
 	snprintf(tpath, sizeof(tpath), "/proc/self/fd/%d", target);
 
-	if (bind) {
+	if (bind && m->idmap_fds && m->idmap_fds[index] >= 0) {
+		if (mount_idmap(sm, m->idmap_fds[index], target, err) < 0)
+			goto out;
+	} else if (bind) {
 		if (do_mount(sm->source, tpath, sm->destination, NULL, MS_BIND | (o.rbind ? MS_REC : 0), NULL, err) < 0)
 			goto out;
+	}
+	if (bind) {
 		unsigned long extra = o.flags & ~(MS_REMOUNT);
 		if ((extra || o.clear) && reopen_target(rootfd, sm->destination, &target, tpath, sizeof(tpath), err) < 0)
 			goto out;
@@ -334,7 +394,7 @@ int rootfs_prepare(const struct mount_ctx *m, struct kelp_err *err)
 	if (rootfd < 0)
 		return kelp_error(err, errno, "open rootfs %s", m->rootfs);
 	for (size_t i = 0; i < s->n_mounts; i++)
-		if (mount_one(m, rootfd, &s->mounts[i], err) < 0)
+		if (mount_one(m, rootfd, &s->mounts[i], i, err) < 0)
 			return -1;
 	if (needs_dev_setup(s) && devices_setup(rootfd, s, m->in_userns, err) < 0)
 		return -1;

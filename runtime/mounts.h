@@ -15,6 +15,7 @@ struct mount_ctx {
 	bool new_cgroupns;
 	bool in_userns;             /* mknod is impossible: bind host devices instead */
 	bool no_pivot;
+	const int *idmap_fds;       /* per mount: a detached idmapped tree to attach, or -1 */
 };
 
 /* Mount flags and data of a mount's options (exposed for unit tests). */
@@ -23,6 +24,7 @@ struct mount_opts {
 	unsigned long clear;        /* MS_* the options turned off ("rw", "suid", ...) */
 	unsigned long propagation;  /* MS_SHARED/MS_SLAVE/MS_PRIVATE/MS_UNBINDABLE [| MS_REC] */
 	bool bind, rbind;
+	bool idmap, ridmap;         /* "idmap": map with the mount's (or the container's) mappings */
 	char *data;                 /* the rest, comma-separated ("mode=755,size=64k") */
 };
 /* Every option name mount_opts_parse knows (for `features`); NULL-terminated, caller frees. */
@@ -31,6 +33,14 @@ int mount_opts_parse(char *const *options, struct mount_opts *ret, struct kelp_e
 void mount_opts_free(struct mount_opts *o);
 /* "rslave" → MS_SLAVE|MS_REC, ...; 0 for an unknown name. */
 unsigned long propagation_flags(const char *name);
+
+/* Whether mount i of s is idmapped, and with which mappings (its own or the container's). */
+bool mount_idmapped(const struct spec *s, size_t i, const struct spec_idmap **uids, size_t *nu,
+		    const struct spec_idmap **gids, size_t *ng);
+
+/* In the runtime, which may idmap the source's filesystem: a detached clone of the source,
+ * idmapped through userns_fd; init attaches it. Returns the tree's fd. */
+int mount_idmap_tree(const struct spec_mount *sm, int userns_fd, struct kelp_err *err);
 
 /* Everything before pivot_root: the rootfs bound onto itself, the mounts, /dev. */
 int rootfs_prepare(const struct mount_ctx *m, struct kelp_err *err);

@@ -941,8 +941,10 @@ int spec_validate(const struct spec *s, struct kelp_err *err)
 	if (l->seccomp && l->seccomp->listener_path && l->seccomp->listener_path[0] != '/')
 		return kelp_fail(err, EINVAL, "linux.seccomp.listenerPath: '%s' is not an absolute path",
 				 l->seccomp->listener_path);
-	for (size_t i = 0; i < s->n_mounts; i++)
-		if (s->mounts[i].n_uid_mappings || s->mounts[i].n_gid_mappings)
-			return kelp_fail(err, EINVAL, "mounts[%zu].uidMappings: idmapped mounts are not supported by this kelp version", i);
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct spec_mount *m = &s->mounts[i];
+		if ((m->n_uid_mappings == 0) != (m->n_gid_mappings == 0))
+			return kelp_fail(err, EINVAL, "mounts[%zu]: an idmapped mount needs both uidMappings and gidMappings", i);
+	}
 	return 0;
 }

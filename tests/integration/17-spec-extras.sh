@@ -116,6 +116,25 @@ first=$(head -1 "$TEST_TMP/agent.out")
 check_eq "seccomp notify: state sent with the fd" "seccompFd meta $(cid sn) creating" \
 	"$(jq -r '"\(.fds[0]) \(.metadata) \(.state.id) \(.state.status)"' <<<"$first")"
 
+# ---- idmapped mounts ------------------------------------------------------------------------
+mkdir -p "$TEST_TMP/idsrc" && echo x >"$TEST_TMP/idsrc/f" && chown 0:0 "$TEST_TMP/idsrc/f"
+mk idm sh -c 'stat -c "%u:%g" /idm/f /plain/f | tr "\n" " "'
+bundle_set idm '.mounts += [{destination: "/idm", type: "bind", source: $s, options: ["bind"],
+	uidMappings: [{containerID: 0, hostID: 1000, size: 1}], gidMappings: [{containerID: 0, hostID: 2000, size: 1}]},
+	{destination: "/plain", type: "bind", source: $s, options: ["bind"]}]' --arg s "$TEST_TMP/idsrc"
+check_eq "idmapped mount: on-disk 0:0 shows as 1000:2000; the plain bind as 0:0" "1000:2000 0:0" "$(run_in idm | sed 's/ $//')"
+check_eq "idmapped mount: the source is unchanged on the host" "0:0" "$(stat -c %u:%g "$TEST_TMP/idsrc/f")"
+# the mapped root (host uid 100000) must reach the rootfs, and may only create where it may write
+chmod 0755 "$TEST_TMP"
+mk idu sh -c 'stat -c "%u:%g" /tmp/idm/f /tmp/plain/f | tr "\n" " "'
+bundle_set idu '.linux.namespaces += [{type: "user"}]
+	| .linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
+	| .linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
+	| .mounts += [{destination: "/tmp/idm", type: "bind", source: $s, options: ["bind", "idmap"]},
+		{destination: "/tmp/plain", type: "bind", source: $s, options: ["bind"]}]' --arg s "$TEST_TMP/idsrc"
+check_eq "option idmap: the container's root owns what host root owns; unmapped without it" "0:0 65534:65534" \
+	"$(run_in idu | sed 's/ $//')"
+
 # ---- unknown fields ---------------------------------------------------------------------
 mk unk true
 bundle_set unk '.process.colour = "blue"'
