@@ -169,7 +169,17 @@ int kelp_write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-int kelp_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, struct kelp_err *err)
+static int atomic_write_sync(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, bool filesync,
+			     bool dirsync, struct kelp_err *err);
+
+static int atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, bool dirsync,
+			struct kelp_err *err)
+{
+	return atomic_write_sync(dirfd, name, buf, len, mode, true, dirsync, err);
+}
+
+static int atomic_write_sync(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, bool filesync,
+			     bool dirsync, struct kelp_err *err)
 {
 	char tmp[NAME_MAX + 1];
 	int n = snprintf(tmp, sizeof(tmp), ".%s.tmp%d", name, (int)getpid());
@@ -179,7 +189,7 @@ int kelp_atomic_write(int dirfd, const char *name, const void *buf, size_t len, 
 	cleanup_close int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return kelp_error(err, errno, "create %s", tmp);
-	if (kelp_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+	if (kelp_write_all(fd, buf, len) < 0 || (filesync && fsync(fd) < 0)) {
 		kelp_error(err, errno, "write %s", tmp);
 		unlinkat(dirfd, tmp, 0);
 		return -1;
@@ -189,9 +199,25 @@ int kelp_atomic_write(int dirfd, const char *name, const void *buf, size_t len, 
 		unlinkat(dirfd, tmp, 0);
 		return -1;
 	}
-	if (fsync(dirfd) < 0 && errno != EBADF && errno != EINVAL)
+	if (dirsync && fsync(dirfd) < 0 && errno != EBADF && errno != EINVAL)
 		return kelp_error(err, errno, "fsync directory of %s", name);
 	return 0;
+}
+
+int kelp_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, struct kelp_err *err)
+{
+	return atomic_write(dirfd, name, buf, len, mode, true, err);
+}
+
+int kelp_atomic_replace(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, struct kelp_err *err)
+{
+	return atomic_write_sync(dirfd, name, buf, len, mode, false, false, err);
+}
+
+int kelp_atomic_write_nodirsync(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+				struct kelp_err *err)
+{
+	return atomic_write(dirfd, name, buf, len, mode, false, err);
 }
 
 int kelp_read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct kelp_err *err)

@@ -26,6 +26,13 @@ int kelp_mkfile_in_root(int rootfd, const char *path, mode_t mode, struct kelp_e
 /* Write buf to dirfd/name atomically: O_EXCL temp file in the same directory, write, fsync,
  * renameat, fsync the directory. The temp file is removed on failure. */
 int kelp_atomic_write(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, struct kelp_err *err);
+/* The same without the directory fsync, for a file whose rename a later kelp_atomic_write in
+ * the same directory makes durable (one directory fsync covers both). */
+/* Replace dirfd/name so that readers see the old or the new content, never a part, without
+ * paying for durability (pid files: meaningless after a crash anyway). */
+int kelp_atomic_replace(int dirfd, const char *name, const void *buf, size_t len, mode_t mode, struct kelp_err *err);
+int kelp_atomic_write_nodirsync(int dirfd, const char *name, const void *buf, size_t len, mode_t mode,
+				struct kelp_err *err);
 
 /* Read a whole file (at most max bytes) into a NUL-terminated buffer. */
 int kelp_read_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_len, struct kelp_err *err);

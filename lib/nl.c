@@ -91,7 +91,9 @@ static int talk(struct nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	char *buf = xmalloc(NL_BUF);
 	nlh->nlmsg_seq = ++nl->seq;
-	if (!(nlh->nlmsg_flags & NLM_F_DUMP))
+	/* NLM_F_DUMP shares its bits with NLM_F_REPLACE | NLM_F_EXCL: only GETs dump */
+	bool dump = (nlh->nlmsg_type % 4) == 2 && (nlh->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+	if (!dump)
 		nlh->nlmsg_flags |= NLM_F_ACK;
 	int ret = -1;
 	if (mnl_socket_sendto(nl->s, nlh, nlh->nlmsg_len) < 0)
@@ -679,6 +681,62 @@ int nl_fdb_del(struct nl *nl, int index, const uint8_t mac[6], int family, const
 	char m[18];
 	if (neigh_msg(nl, RTM_DELNEIGH, 0, AF_BRIDGE, index, NTF_SELF, dst, family, mac) < 0)
 		return kelp_error(err, errno, "delete fdb entry %s on link #%d", (nl_mac_fmt(mac, m), m), index);
+	return 0;
+}
+
+struct neigh_list {
+	int index, family;
+	struct nl_neigh *v;
+	size_t n;
+};
+
+static int neigh_attr_cb(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	if (mnl_attr_type_valid(a, NDA_MAX) < 0)
+		return MNL_CB_OK;
+	tb[mnl_attr_get_type(a)] = a;
+	return MNL_CB_OK;
+}
+
+static int neigh_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct neigh_list *l = data;
+	struct ndmsg *nd = mnl_nlmsg_get_payload(nlh);
+	if (nd->ndm_ifindex != l->index || nd->ndm_family != l->family)
+		return MNL_CB_OK;
+	const struct nlattr *tb[NDA_MAX + 1] = {0};
+	mnl_attr_parse(nlh, sizeof(*nd), neigh_attr_cb, tb);
+	l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+	struct nl_neigh *x = &l->v[l->n++];
+	memset(x, 0, sizeof(*x));
+	x->state = nd->ndm_state;
+	if (tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6)
+		memcpy(x->mac, mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
+	if (tb[NDA_DST]) {
+		uint16_t len = mnl_attr_get_payload_len(tb[NDA_DST]);
+		if (len == 4 || len == 16) {
+			x->family = len == 4 ? AF_INET : AF_INET6;
+			x->has_ip = true;
+			memcpy(x->ip, mnl_attr_get_payload(tb[NDA_DST]), len);
+		}
+	}
+	return MNL_CB_OK;
+}
+
+int nl_neigh_list(struct nl *nl, int index, int family, struct nl_neigh **ret, size_t *ret_n, struct kelp_err *err)
+{
+	char buf[256];
+	struct nlmsghdr *nlh = new_msg(buf, RTM_GETNEIGH, NLM_F_DUMP);
+	struct ndmsg *nd = mnl_nlmsg_put_extra_header(nlh, sizeof(*nd));
+	nd->ndm_family = (uint8_t)family;
+	struct neigh_list l = {.index = index, .family = family};
+	if (talk(nl, nlh, neigh_cb, &l) < 0) {
+		free(l.v);
+		return kelp_error(err, errno, "list %s entries of link #%d", family == AF_BRIDGE ? "fdb" : "neighbour", index);
+	}
+	*ret = l.v;
+	*ret_n = l.n;
 	return 0;
 }
 

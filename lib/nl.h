@@ -107,6 +107,16 @@ int nl_neigh_del(struct nl *nl, int index, int family, const uint8_t *ip, struct
 int nl_fdb_set(struct nl *nl, int index, const uint8_t mac[6], int family, const uint8_t *dst, struct kelp_err *err);
 int nl_fdb_del(struct nl *nl, int index, const uint8_t mac[6], int family, const uint8_t *dst, struct kelp_err *err);
 
+struct nl_neigh {
+	int family; /* of ip/dst */
+	uint8_t ip[16]; /* neighbours: the address; FDB: the remote VTEP (has_ip) */
+	bool has_ip;
+	uint8_t mac[6];
+	uint16_t state; /* NUD_* */
+};
+/* Neighbour entries (family AF_INET/AF_INET6) or FDB entries (AF_BRIDGE) of a link. */
+int nl_neigh_list(struct nl *nl, int index, int family, struct nl_neigh **ret, size_t *ret_n, struct kelp_err *err);
+
 /* "aa:bb:cc:dd:ee:ff" */
 void nl_mac_fmt(const uint8_t mac[6], char buf[18]);
 int nl_mac_parse(const char *s, uint8_t ret[6]);

@@ -214,7 +214,8 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 	if (mkfifoat(c->statefd, EXEC_FIFO, 0600) < 0)
 		return kelp_error(err, errno, "create exec fifo of %s", o->id);
 	/* exec needs the config the container was made from, even if the bundle changes */
-	if (kelp_atomic_write(c->statefd, CONFIG_COPY, config, config_len, 0600, err) < 0)
+	/* its directory entry becomes durable with state.json's, which comes later */
+	if (kelp_atomic_write_nodirsync(c->statefd, CONFIG_COPY, config, config_len, 0600, err) < 0)
 		return -1;
 	if (s->linux_.ns[NS_USER].present && !s->linux_.ns[NS_USER].path) {
 		/* init opens the fifo as its own root, a different uid on the host */

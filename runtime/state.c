@@ -356,7 +356,7 @@ int write_pid_file(const char *path, pid_t pid, struct kelp_err *err)
 		return kelp_error(err, errno, "open directory of pid file %s", path);
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d", (int)pid);
-	if (kelp_atomic_write(dfd, name, buf, (size_t)n, 0644, err) < 0)
+	if (kelp_atomic_replace(dfd, name, buf, (size_t)n, 0644, err) < 0)
 		return kelp_error_wrap(err, "pid file %s", path);
 	return 0;
 }
