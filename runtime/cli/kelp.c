@@ -139,8 +139,20 @@ int main(int argc, char **argv)
 		if (strcmp(verbs[i]->name, name) != 0)
 			continue;
 		if (cli.rt.systemd_cgroup && (strcmp(name, "create") == 0 || strcmp(name, "run") == 0)) {
-			kelp_fail(&err, ENOTSUP, "--systemd-cgroup: this kelp version has only the cgroupfs driver; "
-						  "run without --systemd-cgroup");
+			char comm[64] = "";
+			FILE *f = fopen("/proc/1/comm", "re");
+			if (f) {
+				if (fgets(comm, sizeof(comm), f))
+					comm[strcspn(comm, "\n")] = '\0';
+				fclose(f);
+			}
+			if (strcmp(comm, "systemd") != 0)
+				kelp_fail(&err, ENOTSUP, "--systemd-cgroup: systemd is not PID 1 on this machine (PID 1 is %s), "
+							 "so there is no systemd to manage cgroups; run without it (cgroupfs)",
+					  *comm ? comm : "unknown");
+			else
+				kelp_fail(&err, ENOTSUP, "--systemd-cgroup: the systemd cgroup driver is not in this kelp "
+							 "build; run without it (cgroupfs)");
 			return cli_fail(&err);
 		}
 		if (makes_container_processes(name) && kelp_reexec_sealed(argv, environ, &err) < 0)
