@@ -8,6 +8,7 @@
 #include "container.h"
 #include "json.h"
 #include "mounts.h"
+#include "procattr.h"
 #include "security.h"
 
 static void str_array(yajl_gen g, const char *key, const char *const *v)
@@ -67,6 +68,12 @@ char *kelp_features_json(void)
 	enabled(g, "apparmor", false);
 	enabled(g, "selinux", false);
 	enabled(g, "intelRdt", false);
+	enabled(g, "netDevices", false);
+	kg_key(g, "memoryPolicy");
+	yajl_gen_map_open(g);
+	str_array(g, "modes", mempolicy_mode_names);
+	str_array(g, "flags", mempolicy_flag_names);
+	yajl_gen_map_close(g);
 	kg_key(g, "mountExtensions");
 	yajl_gen_map_open(g);
 	enabled(g, "idmap", true);

@@ -57,6 +57,10 @@ static const struct name_value mpol_flags[] = {
 	{ "MPOL_F_NUMA_BALANCING", 1 << 13 }, { "MPOL_F_RELATIVE_NODES", 1 << 14 }, { "MPOL_F_STATIC_NODES", 1 << 15 },
 };
 
+const char *const mempolicy_mode_names[] = { "MPOL_DEFAULT",	  "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE",
+					     "MPOL_LOCAL", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE", NULL };
+const char *const mempolicy_flag_names[] = { "MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES", NULL };
+
 /* A list of numbers and ranges ("0-3,7"), each passed to add(); false if malformed. */
 static bool parse_list(const char *list, unsigned max, void (*add)(unsigned, void *), void *data)
 {

@@ -24,6 +24,9 @@ struct procattr {
 	cpu_set_t affinity_initial, affinity_final;
 };
 
+/* The names `features` reports for memoryPolicy (NULL-terminated). */
+extern const char *const mempolicy_mode_names[], *const mempolicy_flag_names[];
+
 /* Check and convert; `l` may be NULL (exec: only the process's own attributes). */
 int procattr_prepare(const struct spec_process *p, const struct spec_linux *l, struct procattr *ret, struct kelp_err *err);
 /* In the process that will exec: personality, memory policy, scheduler, I/O priority. */
