@@ -263,6 +263,12 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 			goto out;
 		}
 	}
+	{
+		cleanup_free char *saved = cgroup_saved_path(c->cg);
+		struct kelp_state early = { .id = (char *)o->id, .bundle = bundle, .rootfs = rootfs, .cgroup_path = saved };
+		if (state_write_early(c->statefd, &early, err) < 0)
+			goto out;
+	}
 	if (cgroup_create(c->cg, err) < 0)
 		goto out;
 	c->cg_created = true;

@@ -15,6 +15,10 @@ int state_root_open(const struct kelp_runtime *rt, bool create, struct kelp_err 
 /* Open the container's state directory; ENOENT → "container X does not exist". */
 int state_dir_open(const struct kelp_runtime *rt, const char *id, struct kelp_err *err);
 int state_write(int dirfd, const struct kelp_state *s, struct kelp_err *err);
+/* The first state.json of a create (pid 0), so that a create killed half way leaves a state
+ * that `delete --force` can clean up (its cgroup); not fsynced: it matters only while the
+ * machine is up. */
+int state_write_early(int dirfd, const struct kelp_state *s, struct kelp_err *err);
 int state_read(int dirfd, const char *id, struct kelp_state **ret, struct kelp_err *err);
 /* The config.json the container was created from (its copy in the state dir). */
 int state_load_spec(int dirfd, struct spec **ret, struct kelp_err *err);

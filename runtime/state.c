@@ -110,7 +110,23 @@ static void gen_annotations(yajl_gen g, char **keys, char **values)
 	yajl_gen_map_close(g);
 }
 
+static char *state_text(const struct kelp_state *s, size_t *ret_len);
+
 int state_write(int dirfd, const struct kelp_state *s, struct kelp_err *err)
+{
+	size_t len;
+	cleanup_free char *buf = state_text(s, &len);
+	return kelp_atomic_write(dirfd, STATE_FILE, buf, len, 0600, err);
+}
+
+int state_write_early(int dirfd, const struct kelp_state *s, struct kelp_err *err)
+{
+	size_t len;
+	cleanup_free char *buf = state_text(s, &len);
+	return kelp_atomic_replace(dirfd, STATE_FILE, buf, len, 0600, err);
+}
+
+static char *state_text(const struct kelp_state *s, size_t *ret_len)
 {
 	yajl_gen g = kg_new(false);
 	yajl_gen_map_open(g);
@@ -125,9 +141,7 @@ int state_write(int dirfd, const struct kelp_state *s, struct kelp_err *err)
 	kg_key(g, "annotations");
 	gen_annotations(g, s->annotation_keys, s->annotation_values);
 	yajl_gen_map_close(g);
-	size_t len;
-	cleanup_free char *buf = kg_finish(g, &len);
-	return kelp_atomic_write(dirfd, STATE_FILE, buf, len, 0600, err);
+	return kg_finish(g, ret_len);
 }
 
 int state_read(int dirfd, const char *id, struct kelp_state **ret, struct kelp_err *err)
@@ -218,8 +232,11 @@ static bool freezer_frozen(const struct kelp_state *s)
 
 void state_refresh(int dirfd, struct kelp_state *s)
 {
-	if (s->status == KELP_CREATING && s->pid == 0)
+	/* pid 0: written early by a create that has not finished (or died): its cgroup is known */
+	if (s->pid == 0) {
+		s->status = KELP_CREATING;
 		return;
+	}
 	bool zombie = false;
 	unsigned long long start = s->pid > 0 ? proc_start_time(s->pid, &zombie) : 0;
 	if (start == 0 || start != s->pid_start || zombie) {

@@ -80,6 +80,23 @@ mk hkslow true
 bundle_set hkslow '.hooks = {prestart: [{path: "/bin/sleep", args: ["sleep", "10"], timeout: 1}]}'
 check_match "hooks: a timeout kills the hook" "timed out after 1 s" "$(cd "$TEST_TMP/hkslow" && kelp_rt run "$(cid hkslow)" 2>&1)"
 
+# ---- a create killed half way -------------------------------------------------------------------
+mk killed sleep 100
+bundle_set killed '.hooks = {createRuntime: [{path: "/bin/sleep", args: ["sleep", "30"]}]}'
+id=$(cid killed)
+(cd "$TEST_TMP/killed" && exec "$KELP" --root "$STATE_ROOT" create "$id") >&2 &
+cpid=$!
+for _ in $(seq 100); do [ -d "/sys/fs/cgroup/pids$CG_BASE/killed" ] && [ -n "$(procs_with "sleep 30")" ] && break; sleep 0.05; done
+hookpids=$(procs_with "sleep 30")
+kill -9 "$cpid"
+wait "$cpid" 2>/dev/null
+check_eq "create killed during a hook: state says creating" creating "$(st "$id" status)"
+check_match "create killed: delete without --force refuses" "still being created" "$(kelp_rt delete "$id" 2>&1)"
+check "create killed: delete --force cleans up" kelp_rt delete --force "$id"
+for _ in $(seq 40); do [ -z "$(cg_left "$CG_BASE/killed")" ] && break; sleep 0.05; done
+check_eq "create killed: no cgroup, no state left" "" "$(cg_left "$CG_BASE/killed")$(ls "$STATE_ROOT" | grep -F "$id")"
+[ -n "$hookpids" ] && kill $hookpids 2>/dev/null
+
 # ---- sysctl -------------------------------------------------------------------------------
 mk sc sh -c 'cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shm_rmid_forced'
 bundle_set sc '.linux.sysctl = {"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"}'
