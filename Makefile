@@ -21,7 +21,7 @@ KELP_LIBS ?= -lseccomp -lcap -lyajl_s
 TEST_LIBS := -lcmocka
 
 # Missing headers or tools mean missing packages: install them before anything is compiled.
-DEP_HEADERS := seccomp.h sys/capability.h yajl/yajl_tree.h cmocka.h
+DEP_HEADERS := seccomp.h sys/capability.h yajl/yajl_tree.h cmocka.h libmnl/libmnl.h libnftnl/table.h
 DEP_TOOLS := pkg-config jq busybox nsenter
 MISSING := $(strip $(foreach h,$(DEP_HEADERS),$(if $(wildcard /usr/include/$(h) /usr/include/*/$(h)),,$(h))) \
 	$(foreach t,$(DEP_TOOLS),$(if $(shell command -v $(t)),,$(t))))
@@ -69,7 +69,8 @@ $(LIBRT): $(RT_OBJS)
 
 $(KELP): $(CLI_OBJS) $(LIBRT) $(LIBKELP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(KELP_LINK) -o $@ $(CLI_OBJS) $(LIBRT) $(LIBKELP) $(KELP_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) $(KELP_LINK) -o $@.tmp $(CLI_OBJS) $(LIBRT) $(LIBKELP) $(KELP_LIBS)
+	mv -f $@.tmp $@
 
 # Unit tests link both libraries; cmocka's wrapping is not used, so one rule fits all.
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBRT) $(LIBKELP)

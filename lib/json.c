@@ -43,6 +43,59 @@ static int type_error(const struct kj *n, const char *want, struct kelp_err *err
 			  type_name(n->v));
 }
 
+/* Where the JSON text escapes a NUL ("\u0000"), or -1: C strings would silently cut there, so
+ * "1\u0000x" would read as "1" — such a document is refused instead. */
+static long nul_escape_at(const char *buf, size_t len)
+{
+	for (size_t i = 0; i + 5 < len; i++) {
+		if (buf[i] != '\\')
+			continue;
+		/* an escape: look at what it escapes, then skip it */
+		if (buf[i + 1] == 'u' && buf[i + 2] == '0' && buf[i + 3] == '0' && buf[i + 4] == '0' && buf[i + 5] == '0')
+			return (long)i;
+		i++;
+	}
+	return -1;
+}
+
+/* The opening quote of the string literal that holds position at. */
+static long string_start(const char *buf, long at)
+{
+	for (long i = at - 1; i >= 0; i--) {
+		if (buf[i] != '"')
+			continue;
+		long bs = 0;
+		for (long j = i - 1; j >= 0 && buf[j] == '\\'; j--)
+			bs++;
+		if (bs % 2 == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Name the place of a NUL escape: the key it is the value of, or the key it is in. */
+static void nul_context(const char *buf, long at, char *out, size_t size)
+{
+	long s0 = string_start(buf, at);
+	snprintf(out, size, "byte %ld", at);
+	if (s0 < 0)
+		return;
+	long k = s0 - 1;
+	while (k >= 0 && (buf[k] == ' ' || buf[k] == '\t' || buf[k] == '\n' || buf[k] == '\r'))
+		k--;
+	if (k >= 0 && buf[k] == ':') {
+		/* a value: name its key */
+		long kend = k - 1;
+		while (kend >= 0 && buf[kend] != '"')
+			kend--;
+		long kstart = kend > 0 ? string_start(buf, kend) : -1;
+		if (kstart >= 0)
+			snprintf(out, size, "the value of \"%.*s\"", (int)(kend - kstart - 1), buf + kstart + 1);
+		return;
+	}
+	snprintf(out, size, "\"%.*s\\u0000...\"", (int)(at - s0 - 1), buf + s0 + 1);
+}
+
 int kj_parse(const char *buf, size_t len, const char *what, struct kj *ret_root, struct kelp_err *err)
 {
 	char ebuf[512];
@@ -52,6 +105,12 @@ int kj_parse(const char *buf, size_t len, const char *what, struct kj *ret_root,
 	copy[len] = '\0';
 	if (strlen(copy) != len)
 		return kelp_fail(err, EINVAL, "parse %s: NUL byte inside the JSON text", what);
+	long nul = nul_escape_at(buf, len);
+	if (nul >= 0) {
+		char where[160];
+		nul_context(buf, nul, where, sizeof(where));
+		return kelp_fail(err, EINVAL, "parse %s: %s holds a NUL character (\\u0000)", what, where);
+	}
 	ebuf[0] = '\0';
 	yajl_val v = yajl_tree_parse(copy, ebuf, sizeof(ebuf));
 	if (!v) {

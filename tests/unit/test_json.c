@@ -762,6 +762,22 @@ static void test_generator_beautify_parses(void **state)
 	yajl_tree_free(root.v);
 }
 
+/* A NUL escape would cut a C string short ("1\u0000x" read as "1"): refused, while an escaped
+ * backslash followed by "u0000" is ordinary text. */
+static void test_nul_escape_refused(void **state)
+{
+	(void)state;
+	struct kj root;
+	struct kelp_err err = { 0 };
+	const char bad[] = "{\"a\": \"1\\u0000kernel.core_pattern=x\"}";
+	assert_int_equal(kj_parse(bad, strlen(bad), "doc", &root, &err), -1);
+	assert_non_null(strstr(err.msg, "NUL character"));
+	const char ok[] = "{\"a\": \"C:\\\\u0000\"}";
+	assert_int_equal(kj_parse(ok, strlen(ok), "doc", &root, &err), 0);
+	assert_string_equal(YAJL_GET_STRING(root.v->u.object.values[0]), "C:\\u0000");
+	yajl_tree_free(root.v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -793,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_generator_escapes_roundtrip),
 		cmocka_unit_test(test_generator_invalid_utf8_stays_valid),
 		cmocka_unit_test(test_generator_beautify_parses),
+		cmocka_unit_test(test_nul_escape_refused),
 	};
 	return cmocka_run_group_tests_name("json", tests, NULL, NULL);
 }
