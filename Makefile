@@ -21,7 +21,8 @@ KELP_LIBS ?= -lseccomp -lcap -lyajl_s
 TEST_LIBS := -lcmocka
 
 # Missing headers or tools mean missing packages: install them before anything is compiled.
-DEP_HEADERS := seccomp.h sys/capability.h yajl/yajl_tree.h cmocka.h libmnl/libmnl.h libnftnl/table.h
+DEP_HEADERS := seccomp.h sys/capability.h yajl/yajl_tree.h cmocka.h libmnl/libmnl.h libnftnl/table.h \
+	curl/curl.h archive.h sqlite3.h yaml.h openssl/evp.h
 DEP_TOOLS := pkg-config jq busybox nsenter
 MISSING := $(strip $(foreach h,$(DEP_HEADERS),$(if $(wildcard /usr/include/$(h) /usr/include/*/$(h)),,$(h))) \
 	$(foreach t,$(DEP_TOOLS),$(if $(shell command -v $(t)),,$(t))))
