@@ -53,7 +53,7 @@ rt_state() { timeout 10 "$KELP" --root "$RTROOT/$NS" state "$1" 2>/dev/null | jq
 ctrd_log() { grep -E 'level=(warning|error)' "$B/containerd.log" | tail -n 10 >&2; }
 
 # The CRI, through a small client of our own (below): cri VERB ARGS...
-cri() { timeout 90 /usr/bin/python3 "$B/cri.py" "$SOCK" "$@"; }
+cri() { PYTHONPATH="$KELP_SRC/tests/integration" timeout 90 /usr/bin/python3 "$B/cri.py" "$SOCK" "$@"; }
 
 kt_extra_cleanup() {
 	local id p f m ns root
@@ -287,62 +287,7 @@ cat >"$B/cri.py" <<'PYEOF'
 # Usage: cri.py SOCK VERB ARGS...   (prints results on stdout; errors on stderr, exit 2)
 import sys
 import grpc
-
-def varint(n):
-    out = bytearray()
-    n &= (1 << 64) - 1
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-def f_int(num, v):
-    return varint(num << 3) + varint(v) if v else b""
-
-def f_bytes(num, v):
-    if isinstance(v, str):
-        v = v.encode()
-    return varint((num << 3) | 2) + varint(len(v)) + v
-
-def f_msg(num, fields):
-    return f_bytes(num, b"".join(fields))
-
-def decode(buf):
-    """field number -> list of values (ints for varints, bytes for length-delimited)."""
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = _varint_at(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _varint_at(buf, i)
-        elif wt == 2:
-            n, i = _varint_at(buf, i)
-            v, i = buf[i:i + n], i + n
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        out.setdefault(num, []).append(v)
-    return out
-
-def _varint_at(buf, i):
-    shift = n = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
-
-def first(d, num, default=None):
-    return d.get(num, [default])[0]
+from _cri_wire import decode, f_bytes, f_int, f_msg, first, varint
 
 NODE = 2  # NamespaceMode: the host's network namespace, so that no CNI plugin is needed
 

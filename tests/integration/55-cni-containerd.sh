@@ -27,7 +27,7 @@ mkdir -p "$B"/{root,state,rtroot,net.d,ipam,logs,cni-bin} || exit 1
 for p in "$CNI"/kelp-*; do ln -s "$p" "$B/cni-bin/"; done
 ln -s "$CNI/kelp-loopback" "$B/cni-bin/loopback"
 ctr_() { timeout 30 ctr --address "$SOCK" --namespace k8s.io "$@"; }
-cri() { timeout 90 /usr/bin/python3 "$B/cri.py" "$SOCK" "$@"; }
+cri() { PYTHONPATH="$KELP_SRC/tests/integration" timeout 90 /usr/bin/python3 "$B/cri.py" "$SOCK" "$@"; }
 kt_extra_cleanup() {
 	local f p m
 	if [ -S "$SOCK" ] && [ -f "$B/pod.id" ]; then
@@ -56,52 +56,7 @@ ip netns exec "$NODE" ip link set lo up
 cat >"$B/cri.py" <<'PYCLIENT'
 # CRI runtime.v1 calls over grpc with hand-encoded protobuf messages.
 import sys, grpc
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7f
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-def f_int(num, v):
-    return varint(num << 3) + varint(v)
-
-def f_bytes(num, v):
-    if isinstance(v, str):
-        v = v.encode()
-    return varint(num << 3 | 2) + varint(len(v)) + v
-
-def decode(buf):
-    i, out = 0, {}
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        num, wt = key >> 3, key & 7
-        if wt == 0:
-            v, i = _varint(buf, i)
-        elif wt == 2:
-            n, i = _varint(buf, i)
-            v, i = buf[i:i + n], i + n
-        elif wt == 1:
-            v, i = buf[i:i + 8], i + 8
-        elif wt == 5:
-            v, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError("wire type %d" % wt)
-        out.setdefault(num, []).append(v)
-    return out
-
-def _varint(buf, i):
-    shift = n = 0
-    while True:
-        b = buf[i]
-        i += 1
-        n |= (b & 0x7f) << shift
-        shift += 7
-        if not b & 0x80:
-            return n, i
+from _cri_wire import decode, f_bytes, f_int, f_msg, first, varint
 
 def sandbox_config(name, cgroup_parent, logdir, host_port, container_port):
     meta = f_bytes(1, name) + f_bytes(2, name + "-uid") + f_bytes(3, "kt55")
