@@ -25,9 +25,13 @@ $(BUILD)/cni/kelp-$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard cni-plugins/$
 endef
 $(foreach p,$(CNI_PLUGINS:kelp-%=%),$(eval $(call cni_plugin_rule,$(p))))
 
+# kelp-bridge runs kelp-host-local in process (see kelp_host_local_plugin in common/cni.h).
+HOST_LOCAL_LIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out cni-plugins/host-local/main.c,$(wildcard cni-plugins/host-local/*.c)))
+$(BUILD)/cni/kelp-bridge: $(HOST_LOCAL_LIB_OBJS)
+
 # Unit tests get the plugin objects except the ones holding main().
 CNI_TEST_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out cni-plugins/loopback/loopback.c \
-	cni-plugins/host-local/host-local.c cni-plugins/bridge/bridge.c cni-plugins/portmap/portmap.c cni-plugins/vxlan/vxlan.c,$(foreach p,$(CNI_PLUGINS:kelp-%=%),$(wildcard cni-plugins/$(p)/*.c))))
+	cni-plugins/host-local/main.c cni-plugins/bridge/bridge.c cni-plugins/portmap/portmap.c cni-plugins/vxlan/vxlan.c,$(foreach p,$(CNI_PLUGINS:kelp-%=%),$(wildcard cni-plugins/$(p)/*.c))))
 $(BUILD)/tests/test_cni_%: tests/unit/test_cni_%.c $(CNI_TEST_OBJS) $(LIBKELP_CNI) $(LIBKELP)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(CNI_TEST_OBJS) $(LIBKELP_CNI) $(LIBKELP) $(CNI_LIBS) $(TEST_LIBS)

@@ -74,6 +74,10 @@ struct cni_plugin {
 /* Run one CNI invocation from the process environment and stdin; returns the exit status. */
 int cni_main(int argc, char **argv, const struct cni_plugin *p);
 
+/* kelp-host-local, where a plugin links it in (kelp-bridge does): delegating IPAM to it then
+ * runs in process instead of one exec per call, with the same protocol and results. */
+extern const struct cni_plugin kelp_host_local_plugin __attribute__((weak));
+
 /* The same on explicit inputs (unit tests): env is a NULL-terminated KEY=VALUE array, output
  * goes to out_fd. */
 int cni_run(const struct cni_plugin *p, char *const *env, const char *in, size_t in_len, int out_fd);

@@ -118,12 +118,51 @@ void cni_gen_value(yajl_gen g, yajl_val v)
 	}
 }
 
+/* The delegate's output (status as waitpid gives it) to a result or an error. */
+static int delegate_output(const char *type, const char *cmd, const char *out, size_t len, int status,
+			   struct cni_result *ret, struct cni_err *err)
+{
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return delegate_error(type, cmd, out, len, status, err);
+	if (!ret)
+		return 0;
+	struct kj root;
+	if (kj_parse(out, len, "result", &root, &err->k) < 0)
+		return cni_wrap(err, CNI_ERR_DECODE, "%s %s", type, cmd);
+	int r = cni_result_parse(&root, ret, &err->k);
+	yajl_tree_free(root.v);
+	if (r < 0)
+		return cni_wrap(err, CNI_ERR_DECODE, "%s %s result", type, cmd);
+	return 0;
+}
+
+static int delegate_in_process(const struct cni_plugin *p, const struct cni_req *req, const char *type,
+			       const char *cmd, const char *conf, size_t conf_len, struct cni_result *ret,
+			       struct cni_err *err)
+{
+	cleanup_close int out = memfd_create("cni-out", MFD_CLOEXEC);
+	if (out < 0)
+		return cni_syserr(err, CNI_ERR_IO, errno, "memfd for %s", type);
+	char **env = delegate_env(req->env, cmd);
+	int rc = cni_run(p, env, conf, conf_len, out);
+	strv_free(env);
+	cleanup_free char *buf = NULL;
+	size_t len = 0;
+	struct kelp_err rerr;
+	if (lseek(out, 0, SEEK_SET) < 0 || kelp_read_fd(out, 1 << 22, &buf, &len, &rerr) < 0)
+		return cni_fail(err, CNI_ERR_IO, "read the output of %s", type);
+	return delegate_output(type, cmd, buf, len, (rc & 0xff) << 8, ret, err);
+}
+
 int cni_delegate_conf(const struct cni_req *req, const char *type, const char *cmd, const char *conf, size_t conf_len,
 		      struct cni_result *ret, struct cni_err *err)
 {
+	/* looked up even when it runs in process, so CNI_PATH means what it says */
 	cleanup_free char *bin = find_plugin(req->path, type, err);
 	if (!bin)
 		return -1;
+	if (&kelp_host_local_plugin && strcmp(type, kelp_host_local_plugin.name) == 0)
+		return delegate_in_process(&kelp_host_local_plugin, req, type, cmd, conf, conf_len, ret, err);
 	/* stdin from a memfd: no writer to keep alive, no pipe-size deadlock. */
 	cleanup_close int in = memfd_create("cni-conf", MFD_CLOEXEC);
 	if (in < 0)
@@ -158,16 +197,5 @@ int cni_delegate_conf(const struct cni_req *req, const char *type, const char *c
 			return cni_syserr(err, CNI_ERR_IO, errno, "wait for %s", type);
 	if (rr < 0)
 		return cni_fail(err, CNI_ERR_IO, "read the output of %s: %s", type, rerr.msg);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return delegate_error(type, cmd, out, len, status, err);
-	if (!ret)
-		return 0;
-	struct kj root;
-	if (kj_parse(out, len, "result", &root, &err->k) < 0)
-		return cni_wrap(err, CNI_ERR_DECODE, "%s %s", type, cmd);
-	int r = cni_result_parse(&root, ret, &err->k);
-	yajl_tree_free(root.v);
-	if (r < 0)
-		return cni_wrap(err, CNI_ERR_DECODE, "%s %s result", type, cmd);
-	return 0;
+	return delegate_output(type, cmd, out, len, status, ret, err);
 }

@@ -268,7 +268,7 @@ static int hl_status(struct cni_req *req, struct cni_err *err)
 	return rc;
 }
 
-static const struct cni_plugin plugin = {
+const struct cni_plugin kelp_host_local_plugin = {
 	.name = "kelp-host-local",
 	.ipam = true,
 	.add = hl_add,
@@ -278,7 +278,3 @@ static const struct cni_plugin plugin = {
 	.gc = hl_gc,
 };
 
-int main(int argc, char **argv)
-{
-	return cni_main(argc, argv, &plugin);
-}
