@@ -1,4 +1,5 @@
 #include "nft.h"
+#include "nl.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,36 +38,9 @@ struct nft_batch {
 
 int nft_open(int netns_fd, struct nft **ret, struct kelp_err *err)
 {
-	int saved = -1;
-	if (netns_fd >= 0) {
-		saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-		if (saved < 0)
-			return kelp_error(err, errno, "open the current network namespace");
-		if (setns(netns_fd, CLONE_NEWNET) < 0) {
-			int e = errno;
-			close(saved);
-			return kelp_error(err, e, "enter network namespace");
-		}
-	}
-	struct mnl_socket *s = mnl_socket_open2(NETLINK_NETFILTER, SOCK_CLOEXEC);
-	int e = errno;
-	if (saved >= 0) {
-		int r = setns(saved, CLONE_NEWNET);
-		int e2 = errno;
-		close(saved);
-		if (r < 0) {
-			if (s)
-				mnl_socket_close(s);
-			return kelp_error(err, e2, "return to the original network namespace");
-		}
-	}
-	if (!s)
-		return kelp_error(err, e, "open nfnetlink socket");
-	if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
-		e = errno;
-		mnl_socket_close(s);
-		return kelp_error(err, e, "bind nfnetlink socket");
-	}
+	struct mnl_socket *s;
+	if (nl_mnl_socket(netns_fd, NETLINK_NETFILTER, "nfnetlink", &s, err) < 0)
+		return -1;
 	/* extended ACKs name the attribute the kernel refused */
 	int one = 1;
 	mnl_socket_setsockopt(s, NETLINK_EXT_ACK, &one, sizeof(one));

@@ -51,12 +51,13 @@ int nl_netns_leave(int saved, struct kelp_err *err)
 	return 0;
 }
 
-int nl_open(int netns_fd, struct nl **ret, struct kelp_err *err)
+int nl_mnl_socket(int netns_fd, int bus, const char *what, struct mnl_socket **ret, struct kelp_err *err)
 {
 	int saved = -1;
 	if (netns_fd >= 0 && nl_netns_enter(netns_fd, &saved, err) < 0)
 		return -1;
-	struct mnl_socket *s = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	/* the socket belongs to the namespace it is made in, for its whole life */
+	struct mnl_socket *s = mnl_socket_open2(bus, SOCK_CLOEXEC);
 	int e = errno;
 	if (saved >= 0 && nl_netns_leave(saved, err) < 0) {
 		if (s)
@@ -64,12 +65,21 @@ int nl_open(int netns_fd, struct nl **ret, struct kelp_err *err)
 		return -1;
 	}
 	if (!s)
-		return kelp_error(err, e, "open rtnetlink socket");
+		return kelp_error(err, e, "open %s socket", what);
 	if (mnl_socket_bind(s, 0, MNL_SOCKET_AUTOPID) < 0) {
 		e = errno;
 		mnl_socket_close(s);
-		return kelp_error(err, e, "bind rtnetlink socket");
+		return kelp_error(err, e, "bind %s socket", what);
 	}
+	*ret = s;
+	return 0;
+}
+
+int nl_open(int netns_fd, struct nl **ret, struct kelp_err *err)
+{
+	struct mnl_socket *s;
+	if (nl_mnl_socket(netns_fd, NETLINK_ROUTE, "rtnetlink", &s, err) < 0)
+		return -1;
 	struct nl *nl = xcalloc(1, sizeof(*nl));
 	nl->s = s;
 	nl->portid = mnl_socket_get_portid(s);

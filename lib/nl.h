@@ -13,6 +13,11 @@
 
 struct nl;
 
+/* A bound libmnl socket of netlink `bus` made inside netns_fd (-1: the caller's namespace);
+ * `what` names it in errors. Shared by nl_open and nft_open. */
+struct mnl_socket;
+int nl_mnl_socket(int netns_fd, int bus, const char *what, struct mnl_socket **ret, struct kelp_err *err);
+
 /* Open a handle in the namespace netns_fd (-1: the caller's). */
 int nl_open(int netns_fd, struct nl **ret, struct kelp_err *err);
 void nl_close(struct nl *nl);
