@@ -107,22 +107,9 @@ kt_extra_cleanup() {
 
 # ---- containerd ---------------------------------------------------------------------------
 
-cat >"$B/config.toml" <<EOF
-version = 2
-root = "$B/root"
-state = "$B/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  address = ""
-  level = "debug"
-[metrics]
-  address = ""
+{
+containerd_toml_head "$B" "$SOCK"
+cat <<EOF
 # The CRI plugin, for its runtime's BinaryName option: kelp is its default runtime, with its own
 # root. Pods use the host's network (no CNI), so the CNI dirs are empty private ones. The
 # sandbox's oomScoreAdj (-998) is kept no lower than ours: this machine's root may not lower it.
@@ -143,6 +130,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = "$B/cni-bin"
     conf_dir = "$B/cni-conf"
 EOF
+} >"$B/config.toml"
 # Its own session, so that its shims never share our process group.
 setsid containerd --config "$B/config.toml" >"$B/containerd.log" 2>&1 </dev/null &
 CTRD_PID=$!

@@ -117,22 +117,9 @@ EOF
 capeff=$((16#$(awk '/^CapEff/{print $2}' /proc/self/status)))
 restrict=true
 (((capeff >> 24) & 1)) && restrict=false
-cat >"$B/config.toml" <<EOF
-version = 2
-root = "$B/root"
-state = "$B/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
-  "io.containerd.tracing.processor.v1.otlp"]
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  address = ""
-  level = "debug"
-[metrics]
-  address = ""
+{
+containerd_toml_head "$B" "$SOCK"
+cat <<EOF
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/kt55-pause:1"
   restrict_oom_score_adj = $restrict
@@ -152,6 +139,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     conf_dir = "$B/net.d"
     max_conf_num = 1
 EOF
+} >"$B/config.toml"
 setsid "${E[@]}" containerd --config "$B/config.toml" >"$B/containerd.log" 2>&1 </dev/null &
 CTRD_PID=$!
 for _ in $(seq 1 100); do

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# _oci-image.sh — sourced by the client tests (30-containerd.sh, 31-podman.sh), after lib.sh.
+# _oci-image.sh — sourced by the client tests (30-containerd, 31-podman, 55-cni-containerd), after lib.sh.
 #
 #   oci_image_archive DIR [CMD...]   write DIR/busybox-oci.tar: an OCI image layout as a tar, one
 #                             uncompressed layer holding Debian's static busybox, tagged "1" (the
@@ -88,4 +88,27 @@ oci_image_archive() {
 	tar -C "$layout" --sort=name --owner=0 --group=0 --numeric-owner -cf "$dir/busybox-oci.tar" . || return 1
 	rm -rf --one-file-system "$rootfs" "$layout" || return 1
 	printf '%s\n' "$dir/busybox-oci.tar"
+}
+
+#   containerd_toml_head DIR SOCK     the start of a private containerd 1.6 config.toml shared
+#                             by the CRI tests: root and state under DIR, the gRPC socket SOCK,
+#                             unused snapshotters off, debug logs; the caller appends its plugins.
+containerd_toml_head() {
+	cat <<EOT
+version = 2
+root = "$1/root"
+state = "$1/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "$2"
+[ttrpc]
+  address = "$2.ttrpc"
+[debug]
+  address = ""
+  level = "debug"
+[metrics]
+  address = ""
+EOT
 }
