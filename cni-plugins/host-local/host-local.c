@@ -133,32 +133,54 @@ out:
 }
 
 /* Release every allocation drop() picks. */
+/* What the read-side commands (DEL, GC, CHECK, STATUS) look at: the network's config, its
+ * store and the allocations in it. */
+struct hl_view {
+	struct hl_conf c;
+	struct hl_store st;
+	bool parsed, have_store;
+	struct hl_alloc *al;
+	size_t n;
+};
+
+/* -1 for a bad config; 1 when the store cannot be opened (err says why: ENOENT means nothing
+ * was ever allocated on the network), each caller deciding what that means for it; else 0
+ * with the allocations listed, or -1 when listing them failed (then `parsed` is true).
+ * Always view_close() after. */
+static int view_open(struct cni_req *req, struct hl_view *v, struct cni_err *err)
+{
+	memset(v, 0, sizeof(*v));
+	if (hl_conf_parse(req, &v->c, err) < 0)
+		return -1;
+	v->parsed = true;
+	if (hl_store_open(v->c.data_dir, false, &v->st, err) < 0)
+		return 1;
+	v->have_store = true;
+	return hl_store_list(&v->st, &v->al, &v->n, err);
+}
+
+static void view_close(struct hl_view *v)
+{
+	hl_allocs_free(v->al, v->n);
+	if (v->have_store)
+		hl_store_close(&v->st);
+	hl_conf_free(&v->c);
+}
+
 static int release_where(struct cni_req *req, bool (*drop)(const struct cni_req *, const struct hl_alloc *),
 			 struct cni_err *err)
 {
-	struct hl_conf c;
-	if (hl_conf_parse(req, &c, err) < 0) {
-		hl_conf_free(&c);
-		return -1;
-	}
-	struct hl_store st;
-	if (hl_store_open(c.data_dir, false, &st, err) < 0) {
-		hl_conf_free(&c);
-		/* nothing was ever allocated on this network */
-		return err->k.code == ENOENT ? 0 : -1;
-	}
-	struct hl_alloc *al = NULL;
-	size_t n = 0;
-	int rc = hl_store_list(&st, &al, &n, err);
+	struct hl_view v;
+	int rc = view_open(req, &v, err);
+	if (rc == 1) /* nothing was ever allocated on this network */
+		rc = err->k.code == ENOENT ? 0 : -1;
 	struct cni_err e2 = {0};
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		if (drop(req, &al[i]) && hl_store_release_ip(&st, &al[i].ip, &e2) < 0) {
+	for (size_t i = 0; rc == 0 && i < v.n; i++)
+		if (drop(req, &v.al[i]) && hl_store_release_ip(&v.st, &v.al[i].ip, &e2) < 0) {
 			*err = e2; /* keep going: release as much as possible */
 			rc = -1;
 		}
-	hl_allocs_free(al, n);
-	hl_store_close(&st);
-	hl_conf_free(&c);
+	view_close(&v);
 	return rc;
 }
 
@@ -187,20 +209,14 @@ static int hl_gc(struct cni_req *req, struct cni_err *err)
 
 static int hl_check(struct cni_req *req, struct cni_err *err)
 {
-	struct hl_conf c;
-	if (hl_conf_parse(req, &c, err) < 0) {
-		hl_conf_free(&c);
-		return -1;
-	}
-	struct hl_store st;
-	if (hl_store_open(c.data_dir, false, &st, err) < 0) {
-		hl_conf_free(&c);
-		return cni_fail(err, CNI_ERR_INTERNAL, "no allocations for %s/%s on network %s", req->containerid,
-				req->ifname, req->name);
-	}
-	struct hl_alloc *al = NULL;
-	size_t n = 0;
-	int rc = hl_store_list(&st, &al, &n, err);
+	struct hl_view v;
+	int rc = view_open(req, &v, err);
+	if (rc == 1)
+		rc = cni_fail(err, CNI_ERR_INTERNAL, "no allocations for %s/%s on network %s", req->containerid,
+			      req->ifname, req->name);
+	struct hl_conf c = v.c;
+	struct hl_alloc *al = v.al;
+	size_t n = v.n;
 	for (size_t s = 0; rc == 0 && s < c.n_sets; s++) {
 		bool found = false;
 		for (size_t i = 0; i < n; i++)
@@ -221,30 +237,26 @@ static int hl_check(struct cni_req *req, struct cni_err *err)
 			rc = cni_fail(err, CNI_ERR_INTERNAL, "address %s of prevResult is not allocated to %s/%s",
 				      cni_ip_fmt(&req->prev.ips[k].addr, false, buf), req->containerid, req->ifname);
 	}
-	hl_allocs_free(al, n);
-	hl_store_close(&st);
-	hl_conf_free(&c);
+	view_close(&v);
 	return rc;
 }
 
 /* STATUS: ready while every range set still has a free address. */
 static int hl_status(struct cni_req *req, struct cni_err *err)
 {
-	struct hl_conf c;
-	if (hl_conf_parse(req, &c, err) < 0) {
-		hl_conf_free(&c);
-		return -1;
+	struct hl_view v;
+	int rc = view_open(req, &v, err);
+	if (rc == 1) {
+		/* nothing allocated yet: ready */
+		rc = err->k.code == ENOENT ? 0 : (err->code = CNI_ERR_UNAVAILABLE, -1);
+		view_close(&v);
+		return rc;
 	}
-	struct hl_store st;
-	if (hl_store_open(c.data_dir, false, &st, err) < 0) {
-		hl_conf_free(&c);
-		return err->k.code == ENOENT ? 0 : (err->code = CNI_ERR_UNAVAILABLE, -1);
-	}
-	struct hl_alloc *al = NULL;
-	size_t n = 0;
-	int rc = hl_store_list(&st, &al, &n, err);
-	if (rc < 0)
+	if (rc < 0 && v.parsed) /* the store could not be read */
 		err->code = CNI_ERR_UNAVAILABLE;
+	struct hl_conf c = v.c;
+	struct hl_alloc *al = v.al;
+	size_t n = v.n;
 	for (size_t s = 0; rc == 0 && s < c.n_sets; s++) {
 		bool free_found = false;
 		for (size_t i = 0; !free_found && i < c.sets[s].n; i++) {
@@ -262,9 +274,7 @@ static int hl_status(struct cni_req *req, struct cni_err *err)
 		if (!free_found)
 			rc = cni_fail(err, CNI_ERR_UNAVAILABLE, "range set %zu of network %s is exhausted", s, req->name);
 	}
-	hl_allocs_free(al, n);
-	hl_store_close(&st);
-	hl_conf_free(&c);
+	view_close(&v);
 	return rc;
 }
 
