@@ -119,9 +119,15 @@ r_skip() { # FILE NAME REASON
 	skipped=$((skipped + 1))
 	printf '%s: ok - %s # SKIP %s\n' "$1" "$2" "$3"
 }
-r_fail() { # FILE NAME
+r_fail() { # FILE NAME [DETAIL-FILE]
 	failed=$((failed + 1))
-	failures+=("$1: $2")
+	local entry="$1: $2"
+	# The summary repeats the last lines of the failure's output: a CI log is often read from
+	# its tail alone.
+	if [ -n "${3:-}" ] && [ -s "$3" ]; then
+		entry+=$'\n'$(tail -n 3 "$3" | cut -c 1-240 | sed 's/^/      | /')
+	fi
+	failures+=("$entry")
 	printf '%s: not ok - %s\n' "$1" "$2"
 }
 
@@ -294,12 +300,10 @@ run_script() { # SCRIPT
 		elif [[ $line =~ $re_notok ]]; then
 			results=$((results + 1))
 			had=1
-			r_fail "$name" "${BASH_REMATCH[1]}"
-			if [ "$markers" -gt 0 ]; then
-				[ -f "$segs/$results" ] && tail -n "$TAIL_LINES" "$segs/$results" | show
-			else
-				tail -n "$TAIL_LINES" "$err" | show
-			fi
+			local detail=$err
+			[ "$markers" -gt 0 ] && detail=$segs/$results
+			r_fail "$name" "${BASH_REMATCH[1]}" "$detail"
+			[ -f "$detail" ] && tail -n "$TAIL_LINES" "$detail" | show
 		fi
 	done <"$out"
 
@@ -309,13 +313,11 @@ run_script() { # SCRIPT
 		why="printed no results"
 	fi
 	if [ -n "$why" ]; then
-		r_fail "$name" "$name: $why"
 		# What it printed after its last result.
-		if [ "$markers" -gt 0 ]; then
-			[ -f "$segs/$((markers + 1))" ] && tail -n "$TAIL_LINES" "$segs/$((markers + 1))" | show
-		else
-			tail -n "$TAIL_LINES" "$err" | show
-		fi
+		local detail=$err
+		[ "$markers" -gt 0 ] && detail=$segs/$((markers + 1))
+		r_fail "$name" "$name: $why" "$detail"
+		[ -f "$detail" ] && tail -n "$TAIL_LINES" "$detail" | show
 	fi
 }
 

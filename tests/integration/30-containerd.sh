@@ -243,9 +243,12 @@ check_eq "delete: no cgroup left" "" "$(cg_left "/$NS/$c2")"
 # ---- a terminal: run -t -------------------------------------------------------------------------
 # script(1) gives ctr a pty; the shim hands kelp a --console-socket and relays the container's pty.
 
-cmd=$(printf '%q ' timeout 30 ctr --address "$SOCK" --namespace "$NS" run --rm -t "${RUN[@]}" "$IMG" \
+cmd=$(printf '%q ' timeout --foreground 30 ctr --address "$SOCK" --namespace "$NS" run --rm -t "${RUN[@]}" "$IMG" \
 	"kt-tty-$$" sh -c 'tty; test -t 0 && test -t 1 && echo both-tty; exit 4')
-script -qefc "$cmd" /dev/null </dev/null >"$TEST_TMP/tty.out" 2>&1
+# --foreground: else timeout's own process group is not the terminal's foreground one, and the
+# client's raw-mode tcsetattr stops it with SIGTTOU (bash execs timeout and hides this; dash
+# doesn't), so SHELL is fixed too.
+SHELL=/bin/sh script -qefc "$cmd" /dev/null </dev/null >"$TEST_TMP/tty.out" 2>&1
 check_eq "run -t: exit code 4 reaches ctr" 4 "$?"
 # The terminal adds CRs, and may echo the end of script's empty stdin as "^@".
 out=$(tr -d '\r' <"$TEST_TMP/tty.out")

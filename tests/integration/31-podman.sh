@@ -122,9 +122,12 @@ check_eq "exec: exit code 3 reaches podman" 3 "$?"
 on_tty() {
 	local name=$1 code=$2 cmd out rc
 	shift 2
-	cmd=$(printf '%q ' timeout 60 podman "${GLOBAL[@]}" "$@" \
+	cmd=$(printf '%q ' timeout --foreground 60 podman "${GLOBAL[@]}" "$@" \
 		sh -c "tty; test -t 0 && test -t 1 && echo both-tty; exit $code")
-	script -qefc "$cmd" /dev/null </dev/null >"$TEST_TMP/tty.out" 2>&1
+	# --foreground: else timeout's own process group is not the terminal's foreground one, and the
+	# client's raw-mode tcsetattr stops it with SIGTTOU (bash execs timeout and hides this; dash
+	# doesn't), so SHELL is fixed too.
+	SHELL=/bin/sh script -qefc "$cmd" /dev/null </dev/null >"$TEST_TMP/tty.out" 2>&1
 	rc=$?
 	# The terminal adds CRs, and may echo the end of script's empty stdin as "^@" before the
 	# container's first line: neither is the container's.
