@@ -14,6 +14,8 @@ LDFLAGS ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(OPT) $(CFLAGS)
 
 RUNTIME_LIBS := -lseccomp -lcap -lyajl
+# lib/kube_manifest.c (Kubernetes manifests) needs libyaml; kelp itself never links it.
+UNIT_LIBS := $(RUNTIME_LIBS) -lyaml
 # kelp itself is linked statically and stripped: no dynamic loader at every exec (it re-execs
 # itself from a sealed memfd, see runtime/sealed.c), a smaller copy, a smaller RSS.
 KELP_LINK ?= -static -s
@@ -76,7 +78,7 @@ $(KELP): $(CLI_OBJS) $(LIBRT) $(LIBKELP)
 # Unit tests link both libraries; cmocka's wrapping is not used, so one rule fits all.
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBRT) $(LIBKELP)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBRT) $(LIBKELP) $(RUNTIME_LIBS) $(TEST_LIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(LIBRT) $(LIBKELP) $(UNIT_LIBS) $(TEST_LIBS)
 
 # Helpers run inside containers whose rootfs has no libc: link them statically.
 $(BUILD)/tests/helpers/%: tests/helpers/%.c

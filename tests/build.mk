@@ -40,6 +40,7 @@ FUZZ_LINK_fuzz_resources := $(FUZZ_LINK_fuzz_oci)
 FUZZ_LINK_fuzz_resolve := $(FUZZ_LIBKELP) -lyajl
 FUZZ_LINK_fuzz_cni := $(FUZZ_LIBCNI) $(FUZZ_LIBKELP) -lnftnl -lmnl -lyajl
 FUZZ_LINK_fuzz_image := $(FUZZ_LIBIMG) $(FUZZ_LIBKELP) -lcurl -larchive -lcrypto -lsqlite3 -lyaml -lyajl -lpthread
+FUZZ_LINK_fuzz_kube := $(FUZZ_LIBKELP) -lyaml -lyajl
 fuzz_family = $(word 1,$(subst _, ,$(1)))_$(word 2,$(subst _, ,$(1)))
 # The archives a target links (a function: a literal % in a pattern rule's prerequisites is the stem).
 fuzz_archives = $(filter %.a,$(FUZZ_LINK_$(call fuzz_family,$(1))))

@@ -1,0 +1,44 @@
+/* Kubernetes manifests as `kubectl get -o yaml` prints them: YAML (one or several documents) or
+ * JSON, read into the same tree as lib/json so that the kj_* getters, and their errors naming
+ * the JSON path of a bad field, serve both. A `List` (or `*List`) is opened into its items.
+ * Files of a directory are read in name order, like `kubectl apply -f DIR`. */
+#pragma once
+#include <stddef.h>
+
+#include "error.h"
+#include "json.h"
+
+/* One object of a manifest. `where` names it for errors: "FILE" for a file's only object,
+ * "FILE (document 2)", "FILE (document 1, items[3])". node.path is empty: kj errors start at
+ * the object's own fields. */
+struct km_object {
+	const char *file;
+	char where[512];
+	int line; /* of the object's first line, 1-based */
+	struct kj node;
+};
+
+struct km_file {
+	char *path;
+	struct kj *docs; /* each document's root; trees owned here */
+	size_t n_docs;
+	struct km_object *objects;
+	size_t n_objects;
+};
+
+/* Parse a buffer (what names it in errors). A YAML syntax error, a duplicate key or a document
+ * that is not a mapping fails the whole buffer: "FILE:LINE:COLUMN: what". Scalars follow the
+ * YAML 1.2 core schema (plus yes/no/on/off booleans, as kubectl's parser reads them); quoted
+ * ones are always strings. Aliases are expanded, with a bound on the total size. */
+int km_parse(const char *buf, size_t len, const char *what, struct km_file *ret, struct kelp_err *err);
+/* Read and parse one file (at most 64 MiB). */
+int km_read_file(const char *path, struct km_file *ret, struct kelp_err *err);
+void km_file_free(struct km_file *f);
+
+/* The manifest files of path: path itself when it is a file, else the *.yaml, *.yml and *.json
+ * files directly in the directory, sorted by name. *ret is NULL-terminated; free each and it. */
+int km_list_files(const char *path, char ***ret, size_t *ret_n, struct kelp_err *err);
+
+/* Convenience over an object: "kind" and "metadata.namespace"/"metadata.name" as
+ * "KIND NAMESPACE/NAME" (namespace "default" when absent) into buf, for messages. */
+const char *km_object_name(const struct km_object *o, char *buf, size_t size);

@@ -1,0 +1,230 @@
+/* Unit tests of lib/kube_manifest.c: YAML and JSON manifests into the lib/json tree, scalar typing,
+ * several documents, List items, errors with file, line and column, alias bombs, directories. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+#include "cleanup.h"
+#include "fs.h"
+#include "kube_manifest.h"
+
+static struct km_file parse_ok(const char *text)
+{
+	struct km_file f;
+	struct kelp_err err = {0};
+	if (km_parse(text, strlen(text), "svc.yaml", &f, &err) < 0)
+		failf("km_parse: %s", err.msg);
+	return f;
+}
+
+static void parse_fails(const char *text, const char *want_msg)
+{
+	struct km_file f;
+	struct kelp_err err = {0};
+	if (km_parse(text, strlen(text), "bad.yaml", &f, &err) == 0) {
+		km_file_free(&f);
+		failf("km_parse accepted: %s", text);
+	}
+	if (!strstr(err.msg, want_msg))
+		failf("error '%s' lacks '%s'", err.msg, want_msg);
+}
+
+static yajl_val get(yajl_val root, const char *a, const char *b)
+{
+	const char *path[] = {a, b, NULL};
+	return yajl_tree_get(root, path, yajl_t_any);
+}
+
+static void test_scalars_typed_like_kubectl(void **state)
+{
+	(void)state;
+	struct km_file f = parse_ok("a: 80\nb: \"80\"\nc: '80'\nd: true\ne: no\nf: ~\ng: null\nh:\n"
+				    "i: 1.5\nj: 0x1F\nk: -7\nl: 1e3\nm: 80Mi\nn: 99999999999999999999\n"
+				    "o: !!str 12\np: .inf\nq: TCP\nr: 0o17\n");
+	assert_int_equal(f.n_docs, 1);
+	yajl_val r = f.docs[0].v;
+	assert_true(YAJL_IS_INTEGER(get(r, "a", NULL)));
+	assert_int_equal(YAJL_GET_INTEGER(get(r, "a", NULL)), 80);
+	assert_true(YAJL_IS_STRING(get(r, "b", NULL)));
+	assert_true(YAJL_IS_STRING(get(r, "c", NULL)));
+	assert_true(YAJL_IS_TRUE(get(r, "d", NULL)));
+	assert_true(YAJL_IS_FALSE(get(r, "e", NULL)));
+	assert_true(YAJL_IS_NULL(get(r, "f", NULL)));
+	assert_true(YAJL_IS_NULL(get(r, "g", NULL)));
+	assert_true(YAJL_IS_NULL(get(r, "h", NULL)));
+	assert_true(YAJL_IS_DOUBLE(get(r, "i", NULL)));
+	assert_false(YAJL_IS_INTEGER(get(r, "i", NULL)));
+	assert_int_equal(YAJL_GET_INTEGER(get(r, "j", NULL)), 31);
+	assert_int_equal(YAJL_GET_INTEGER(get(r, "k", NULL)), -7);
+	assert_false(YAJL_IS_INTEGER(get(r, "l", NULL)));
+	assert_true(YAJL_GET_DOUBLE(get(r, "l", NULL)) == 1000.0);
+	assert_string_equal(YAJL_GET_STRING(get(r, "m", NULL)), "80Mi");
+	/* too large for an integer: a number that kj_int64 refuses, not a wrapped value */
+	assert_true(YAJL_IS_NUMBER(get(r, "n", NULL)));
+	assert_false(YAJL_IS_INTEGER(get(r, "n", NULL)));
+	assert_true(YAJL_IS_STRING(get(r, "o", NULL)) || YAJL_IS_INTEGER(get(r, "o", NULL)));
+	assert_true(YAJL_IS_DOUBLE(get(r, "p", NULL)));
+	assert_string_equal(YAJL_GET_STRING(get(r, "q", NULL)), "TCP");
+	assert_int_equal(YAJL_GET_INTEGER(get(r, "r", NULL)), 15);
+	km_file_free(&f);
+}
+
+static void test_kj_getters_name_the_path(void **state)
+{
+	(void)state;
+	struct km_file f = parse_ok("kind: Service\nspec:\n  ports:\n  - port: 80\n  - port: http\n");
+	assert_int_equal(f.n_objects, 1);
+	struct kj spec, ports, p1, port;
+	struct kelp_err err = {0};
+	assert_int_equal(kj_field(&f.objects[0].node, "spec", &spec, &err), 1);
+	assert_int_equal(kj_field(&spec, "ports", &ports, &err), 1);
+	kj_index(&ports, 1, &p1);
+	assert_int_equal(kj_field(&p1, "port", &port, &err), 1);
+	int32_t v;
+	assert_int_equal(kj_int32(&port, &v, &err), -1);
+	assert_non_null(strstr(err.msg, "spec.ports[1].port: expected"));
+	km_file_free(&f);
+}
+
+static void test_documents_and_lists(void **state)
+{
+	(void)state;
+	struct km_file f = parse_ok("---\n# only a comment\n---\napiVersion: v1\nkind: Service\nmetadata:\n"
+				    "  name: a\n---\n---\napiVersion: v1\nkind: List\nitems:\n- kind: Service\n"
+				    "  metadata: {name: b, namespace: x}\n- kind: EndpointSlice\n  metadata: {name: c}\n");
+	assert_int_equal(f.n_docs, 2);
+	assert_int_equal(f.n_objects, 3);
+	char buf[128];
+	assert_string_equal(km_object_name(&f.objects[0], buf, sizeof(buf)), "Service default/a");
+	assert_string_equal(km_object_name(&f.objects[1], buf, sizeof(buf)), "Service x/b");
+	assert_string_equal(km_object_name(&f.objects[2], buf, sizeof(buf)), "EndpointSlice default/c");
+	assert_string_equal(f.objects[0].where, "svc.yaml (document 1)");
+	assert_string_equal(f.objects[2].where, "svc.yaml (document 2, items[1])");
+	assert_int_equal(f.objects[0].line, 4);
+	assert_int_equal(f.objects[1].line, 13);
+	assert_int_equal(f.objects[2].line, 15);
+	assert_string_equal(f.objects[2].node.path, "");
+	km_file_free(&f);
+}
+
+static void test_json_input(void **state)
+{
+	(void)state;
+	struct km_file f = parse_ok("{\"kind\": \"ServiceList\", \"items\": [{\"kind\": \"Service\", \"spec\": "
+				    "{\"ports\": [{\"port\": 53, \"protocol\": \"UDP\"}]}}]}");
+	assert_int_equal(f.n_objects, 1);
+	assert_string_equal(f.objects[0].where, "svc.yaml (items[0])");
+	const char *p[] = {"spec", "ports", NULL};
+	yajl_val ports = yajl_tree_get(f.objects[0].node.v, p, yajl_t_array);
+	assert_non_null(ports);
+	assert_int_equal(YAJL_GET_INTEGER(get(ports->u.array.values[0], "port", NULL)), 53);
+	km_file_free(&f);
+}
+
+static void test_errors_name_file_line_column(void **state)
+{
+	(void)state;
+	parse_fails("kind: Service\nspec:\n  ports: [80\n", "bad.yaml:");
+	parse_fails("a: 1\nb:\n  c: 1\n  c: 2\n", "bad.yaml:4:3: duplicate key 'c'");
+	parse_fails("- a\n- b\n", "bad.yaml:1:1: a document is not a mapping");
+	parse_fails("kind: List\nitems: [1]\n", "bad.yaml: items[0]: expected an object");
+	parse_fails("a: !!int abc\n", "does not match its tag");
+	parse_fails("? [a, b]\n: c\n", "not a plain string");
+	/* a tab where YAML wants spaces: libyaml's own message, with its position */
+	parse_fails("a:\n\t- b\n", "bad.yaml:2:");
+}
+
+static void test_alias_bomb_refused(void **state)
+{
+	(void)state;
+	const char *bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+			   "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+			   "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+			   "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+			   "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+			   "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n";
+	parse_fails(bomb, "aliases expand to too many values");
+	/* a few aliases are fine */
+	struct km_file f = parse_ok("a: &l {app: web}\nb: *l\n");
+	assert_string_equal(YAJL_GET_STRING(get(f.docs[0].v, "b", "app")), "web");
+	km_file_free(&f);
+}
+
+static void test_nul_in_string_refused(void **state)
+{
+	(void)state;
+	struct km_file f;
+	struct kelp_err err = {0};
+	const char text[] = "a: \"x\\0y\"\n";
+	assert_int_equal(km_parse(text, sizeof(text) - 1, "n.yaml", &f, &err), -1);
+	assert_non_null(strstr(err.msg, "NUL"));
+}
+
+static void test_list_files(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/kt-manifest-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct kelp_err err = {0};
+	const char *names[] = {"b.yaml", "a.json", "c.yml", "notes.txt", ".hidden.yaml", "d.yaml~"};
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		assert_int_equal(kelp_atomic_write(dfd, names[i], "kind: Service\n", 14, 0644, &err), 0);
+	char **files = NULL;
+	size_t n = 0;
+	assert_int_equal(km_list_files(dir, &files, &n, &err), 0);
+	assert_int_equal(n, 3);
+	char want[3][64];
+	snprintf(want[0], 64, "%s/a.json", dir);
+	snprintf(want[1], 64, "%s/b.yaml", dir);
+	snprintf(want[2], 64, "%s/c.yml", dir);
+	for (size_t i = 0; i < 3; i++)
+		assert_string_equal(files[i], want[i]);
+	assert_null(files[3]);
+	struct km_file f;
+	assert_int_equal(km_read_file(files[1], &f, &err), 0);
+	assert_int_equal(f.n_objects, 1);
+	assert_string_equal(f.objects[0].file, files[1]);
+	km_file_free(&f);
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	/* a single file is its own list */
+	assert_int_equal(km_list_files(want[2], &files, &n, &err), 0);
+	assert_int_equal(n, 1);
+	free(files[0]);
+	free(files);
+	assert_int_equal(km_list_files("/nonexistent/kt", &files, &n, &err), -1);
+	assert_int_equal(err.code, ENOENT);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		assert_int_equal(unlinkat(dfd, names[i], 0), 0);
+	close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scalars_typed_like_kubectl),
+		cmocka_unit_test(test_kj_getters_name_the_path),
+		cmocka_unit_test(test_documents_and_lists),
+		cmocka_unit_test(test_json_input),
+		cmocka_unit_test(test_errors_name_file_line_column),
+		cmocka_unit_test(test_alias_bomb_refused),
+		cmocka_unit_test(test_nul_in_string_refused),
+		cmocka_unit_test(test_list_files),
+	};
+	return cmocka_run_group_tests_name("kube_manifest", tests, NULL, NULL);
+}
