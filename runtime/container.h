@@ -45,6 +45,9 @@ struct kelp_create_opts {
 	/* For `run`: the caller (our process) stays the parent and becomes a subreaper, and a pty
 	 * master is handed back in *ret_console_fd instead of being sent over a socket. */
 	bool foreground;
+	/* When set, a container whose init other processes could see (a joined or the host pid
+	 * namespace) is created from a sealed copy of kelp: the process re-execs with these. */
+	char **reexec_argv, **reexec_envp;
 };
 
 /* Create the container: namespaces, mounts, cgroups, init waiting on the exec fifo. On error
@@ -96,6 +99,8 @@ int kelp_stats(const struct kelp_runtime *rt, const char *id, struct cg_stats *r
 /* Re-exec the calling program from a sealed memfd copy of itself unless it already runs from
  * one; returns only on failure, or with 0 when already sealed (CVE-2019-5736). */
 int kelp_reexec_sealed(char **argv, char **envp, struct kelp_err *err);
+/* Whether pid runs from a sealed copy of kelp (or anything sealed): false when unknown. */
+bool kelp_pid_runs_sealed(pid_t pid);
 
 /* The OCI features document of this build (features.md). */
 char *kelp_features_json(void);

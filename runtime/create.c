@@ -179,6 +179,11 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 		return kelp_fail(err, EINVAL, "config.json: process: required to create a container");
 	if (spec_validate(s, err) < 0 || sysctl_validate(s, err) < 0 || resolve_rootfs(bundle, s->root_path, &rootfs, err) < 0)
 		return kelp_error_wrap(err, "config.json");
+	/* An init that processes outside the container's own new pid namespace can see must not
+	 * run the host's kelp binary (runtime/sealed.c): start over from the sealed copy. */
+	if (o->reexec_argv && (!s->linux_.ns[NS_PID].present || s->linux_.ns[NS_PID].path) &&
+	    kelp_reexec_sealed(o->reexec_argv, o->reexec_envp, err) < 0)
+		return -1;
 	if (s->process.terminal && !o->console_socket && !o->foreground)
 		return kelp_fail(err, EINVAL, "process.terminal is true: a --console-socket is needed to hand over the pty");
 	if (s->process.has_caps && caps_prepare(&s->process.caps, &c->caps, err) < 0)

@@ -222,6 +222,13 @@ int kelp_exec(const struct kelp_runtime *rt, const struct kelp_exec_opts *o, pid
 		kelp_fail(err, EINVAL, "cannot exec in a paused container");
 		goto out;
 	}
+	/* Until `start`, the init of a new pid namespace is a clone of the host's kelp binary
+	 * (runtime/sealed.c): no process of the container may run beside it. */
+	if (s->status == KELP_CREATED && !kelp_pid_runs_sealed(s->pid)) {
+		kelp_fail(err, EBUSY, "container %s is created but not started: exec waits for start, as its init "
+				      "still runs kelp's own binary", o->id);
+		goto out;
+	}
 	size_t config_len;
 	if (kelp_read_file_at(dfd, CONFIG_COPY, 16 << 20, &config, &config_len, err) < 0 ||
 	    spec_parse(config, config_len, "config.json of the container", &j.spec, err) < 0)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,7 +244,9 @@ static int init_steps(struct init_ctx *c, int *procfd_dir, struct process_ctx *p
 	pc->report_fd = -1;
 	pc->attr = c->attr;
 	/* resolve now so that a missing binary fails `create`, as runc users expect */
-	return process_resolve(pc, err);
+	if (process_resolve(pc, err) < 0)
+		return -1;
+	return process_refuse_runtime(pc, err);
 }
 
 void container_init(struct init_ctx *c)
@@ -263,6 +266,15 @@ void container_init(struct init_ctx *c)
 		kelp_error(&err, errno, "prctl PR_SET_PDEATHSIG");
 		goto fail;
 	}
+	/* the host's /proc still: which binary the process must not turn out to be */
+	struct stat exe;
+	if (stat("/proc/self/exe", &exe) < 0) {
+		kelp_error(&err, errno, "stat /proc/self/exe");
+		goto fail;
+	}
+	pc.guard_exe = true;
+	pc.exe_dev = exe.st_dev;
+	pc.exe_ino = exe.st_ino;
 	if (init_steps(c, &procfd_dir, &pc, &err) < 0)
 		goto fail;
 	/* From here the runtime may exit: do not die with it. */

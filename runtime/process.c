@@ -81,6 +81,53 @@ int process_resolve(struct process_ctx *c, struct kelp_err *err)
 	return kelp_fail(err, ENOENT, "exec: \"%s\": executable file not found in $PATH", arg0);
 }
 
+/* The absolute form of an exec path: relative ones are taken from the process's cwd, as
+ * execve will after the chdir. */
+static char *exec_abs(const struct process_ctx *c, const char *path, size_t len)
+{
+	if (path[0] == '/')
+		return xasprintf("%.*s", (int)len, path);
+	const char *cwd = c->p->cwd && *c->p->cwd ? c->p->cwd : "/";
+	return xasprintf("%s/%.*s", cwd, (int)len, path);
+}
+
+static int refuse_chain(const struct process_ctx *c, const char *path, int depth, struct kelp_err *err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return 0; /* execve reports it */
+	if (st.st_dev == c->exe_dev && st.st_ino == c->exe_ino)
+		return kelp_fail(err, EPERM,
+				 "exec: \"%s\" leads to the runtime's own binary (through %s): refused, since the "
+				 "container could reopen it for writing through /proc/PID/exe",
+				 c->p->args[0], path);
+	/* the kernel follows at most 5 levels of interpreters */
+	if (depth >= 5 || !S_ISREG(st.st_mode))
+		return 0;
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	char buf[256];
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 3 || buf[0] != '#' || buf[1] != '!')
+		return 0;
+	buf[n] = '\0';
+	char *interp = buf + 2 + strspn(buf + 2, " \t");
+	size_t len = strcspn(interp, " \t\n");
+	if (len == 0)
+		return 0;
+	cleanup_free char *next = exec_abs(c, interp, len);
+	return refuse_chain(c, next, depth + 1, err);
+}
+
+int process_refuse_runtime(const struct process_ctx *c, struct kelp_err *err)
+{
+	if (!c->guard_exe || !c->exec_path)
+		return 0;
+	cleanup_free char *path = exec_abs(c, c->exec_path, strlen(c->exec_path));
+	return refuse_chain(c, path, 0, err);
+}
+
 static int set_identity(const struct spec_process *p, struct kelp_err *err)
 {
 	const struct spec_user *u = &p->user;
@@ -101,6 +148,9 @@ static int set_identity(const struct spec_process *p, struct kelp_err *err)
 int process_exec(struct process_ctx *c, struct kelp_err *err)
 {
 	const struct spec_process *p = c->p;
+	/* again at the last moment: the rootfs may have changed since create */
+	if (process_refuse_runtime(c, err) < 0)
+		return -1;
 	/* while still privileged: SCHED_FIFO and friends need CAP_SYS_NICE */
 	if (c->attr && procattr_apply(c->attr, p, err) < 0)
 		return -1;

@@ -1,7 +1,11 @@
 /* Against CVE-2019-5736: a process in the container must never reach a writable kelp binary
  * through /proc/PID/exe, which is what every clone of the runtime shows until it execs the
- * container's process (also when that process is a "#!/proc/self/exe" script). So the verbs
- * that create processes in a container run from a sealed, unwritable memfd copy of kelp. */
+ * container's process. So `exec` (which joins a container full of processes) and a create
+ * whose init others can see (a joined or the host pid namespace) run from a sealed, unwritable
+ * memfd copy of kelp. A new pid namespace holds nobody but the init until it execs: there the
+ * clone itself is safe, given that the init is not dumpable, that `exec` waits for `start`
+ * (kelp_pid_runs_sealed), and that the process it execs is never kelp itself
+ * (process_refuse_runtime). That saves an exec, a third of `kelp run`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/memfd.h>
@@ -18,13 +22,25 @@
 
 #define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
-static bool running_sealed(void)
+static bool exe_sealed(const char *exe)
 {
-	cleanup_close int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	cleanup_close int fd = open(exe, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
 	int seals = fcntl(fd, F_GET_SEALS);
 	return seals >= 0 && (seals & SEALS) == SEALS;
+}
+
+static bool running_sealed(void)
+{
+	return exe_sealed("/proc/self/exe");
+}
+
+bool kelp_pid_runs_sealed(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	return exe_sealed(path);
 }
 
 int kelp_reexec_sealed(char **argv, char **envp, struct kelp_err *err)

@@ -10,6 +10,7 @@
 struct cli {
 	struct kelp_runtime rt;
 	const char *log_path;
+	char **argv; /* main's, for a re-exec from the sealed copy (runtime/sealed.c) */
 };
 
 struct verb {

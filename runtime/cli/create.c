@@ -1,6 +1,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "cli.h"
 
 enum { OPT_BUNDLE = 'b', OPT_CONSOLE = 0x100, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING, OPT_PRESERVE };
@@ -17,7 +19,7 @@ static const struct option create_opts[] = {
 
 static int cmd_create(struct cli *cli, int argc, char **argv)
 {
-	struct kelp_create_opts o = { .bundle = "." };
+	struct kelp_create_opts o = { .bundle = ".", .reexec_argv = cli->argv, .reexec_envp = environ };
 	int c;
 	while ((c = getopt_long_only(argc, argv, "+b:", create_opts, NULL)) != -1) {
 		switch (c) {

@@ -67,9 +67,11 @@ static void usage(FILE *f)
 }
 
 /* Verbs after which a clone of this process lives in the container until it execs. */
-static bool makes_container_processes(const char *verb)
+/* exec always joins a container whose other processes see it; create and run decide from the
+ * config (kelp_create_opts.reexec_argv). */
+static bool joins_container(const char *verb)
 {
-	return strcmp(verb, "create") == 0 || strcmp(verb, "run") == 0 || strcmp(verb, "exec") == 0;
+	return strcmp(verb, "exec") == 0;
 }
 
 extern char **environ;
@@ -155,7 +157,8 @@ int main(int argc, char **argv)
 							 "build; run without it (cgroupfs)");
 			return cli_fail(&err);
 		}
-		if (makes_container_processes(name) && kelp_reexec_sealed(argv, environ, &err) < 0)
+		cli.argv = argv;
+		if (joins_container(name) && kelp_reexec_sealed(argv, environ, &err) < 0)
 			return cli_fail(&err);
 		int vargc = argc - optind;
 		char **vargv = argv + optind;

@@ -20,7 +20,7 @@ static const struct option run_opts[] = {
 
 static int cmd_run(struct cli *cli, int argc, char **argv)
 {
-	struct kelp_create_opts o = { .bundle = "." };
+	struct kelp_create_opts o = { .bundle = ".", .reexec_argv = cli->argv, .reexec_envp = environ };
 	bool detach = false, keep = false;
 	int c;
 	while ((c = getopt_long_only(argc, argv, "+b:d", run_opts, NULL)) != -1) {

@@ -4,7 +4,8 @@
 # attack:
 #   1. CVE-2019-5736: overwrite the runtime through /proc/PID/exe (a `kelp exec` caught while in
 #      the container; `#!/proc/self/exe` as the exec'd and as the created process; an exec of
-#      /proc/self/exe itself).
+#      /proc/self/exe itself; on the clone path of a new pid namespace, such processes refused
+#      and exec held until start).
 #   2. CVE-2024-21626: fds and cwd of the runtime reaching the container (--preserve-fds,
 #      process.cwd and exec --cwd of /proc/self/fd/N).
 #   3. CVE-2021-30465: mount destinations through symlinks out of the rootfs, static and swapped
@@ -210,6 +211,40 @@ if attack_round create trigger_create_evil; then
 else
 	fail "exe: #!/proc/self/exe create round"
 fi
+
+# e. The clone path: a container with its own new pid namespace runs from the clone, not the
+#    sealed copy (runtime/sealed.c). A process that is, or whose "#!" chain reaches, the
+#    runtime's binary is refused before it runs; exec waits for start.
+ln -sf /proc/self/exe "$TEST_TMP/exe/rootfs/bin/selflink"
+mkdir -p "$TEST_TMP/selfc"
+for prog in /bin/evil /proc/self/exe /bin/selflink; do
+	jq --arg r "$TEST_TMP/exe/rootfs" --arg cg "$CG_BASE/selfc" --arg p "$prog" '
+		.root.path = $r | .process.args = [$p] | .linux.cgroupsPath = $cg' \
+		"$TEST_TMP/exe/config.json" >"$TEST_TMP/selfc/config.json"
+	check_eq "exe: the clone-path bundle has a new pid namespace" "new" \
+		"$(jq -r '[.linux.namespaces[] | select(.type == "pid")][0] | if .path then "joined" else "new" end' \
+			"$TEST_TMP/selfc/config.json")"
+	out=$(cd "$TEST_TMP/selfc" && rt_to 20 "$KCOPY" run "$(cid selfc)" 2>&1 </dev/null)
+	check_match "exe: 'run' (new pid namespace) of $prog: refused with why" "leads to the runtime's own binary" \
+		"$out (status $?)"
+	check_unchanged "exe: 'run' of $prog: the runtime on the host is unchanged"
+	kelp_rt delete -f "$(cid selfc)" >/dev/null 2>&1
+done
+jq --arg r "$TEST_TMP/exe/rootfs" --arg cg "$CG_BASE/selfc" '
+	.root.path = $r | .process.args = ["/bin/busybox", "sleep", "30"] | .linux.cgroupsPath = $cg' \
+	"$TEST_TMP/exe/config.json" >"$TEST_TMP/selfc/config.json"
+if (cd "$TEST_TMP/selfc" && rt_to 20 "$KCOPY" create "$(cid selfc)" >&2 2>&1 </dev/null); then
+	out=$(rt_to 20 "$KCOPY" exec "$(cid selfc)" /bin/busybox true 2>&1 </dev/null)
+	check_match "exe: exec into a created container whose init is the clone: refused until start" \
+		"exec waits for start" "$out (status $?)"
+	rt_to 20 "$KCOPY" start "$(cid selfc)" >&2 2>&1
+	rt_to 20 "$KCOPY" exec "$(cid selfc)" /bin/busybox true >&2 2>&1 </dev/null
+	check_eq "exe: ... and allowed once started" 0 "$?"
+else
+	fail "exe: create of a clone-path container"
+fi
+kelp_rt delete -f "$(cid selfc)" >/dev/null 2>&1
+check_unchanged "exe: clone-path rounds: the runtime on the host is unchanged"
 
 # ==== 2. CVE-2024-21626: no fd and no cwd of the runtime in the container ====================
 echo "20-hardening: part 2 starts after ${SECONDS}s" >&2
