@@ -26,6 +26,7 @@
 #include "seccomp_notify.h"
 #include "sysctl.h"
 #include "init.h"
+#include "netdev.h"
 #include "internal.h"
 #include "log.h"
 #include "sync.h"
@@ -392,7 +393,9 @@ static int do_create(const struct kelp_runtime *rt, const struct kelp_create_opt
 		if (m.type == SYNC_HOOKS) {
 			cleanup_free char *state = hooks_state_json(o->id, "creating", c->init, bundle, s->annotation_keys,
 								    s->annotation_values);
-			if (hooks_run(s, HOOK_PRESTART, state, err) < 0 || hooks_run(s, HOOK_CREATE_RUNTIME, state, err) < 0)
+			/* devices first: prestart hooks (CNI) may configure them */
+			if (netdev_move_all(&s->linux_, c->init, err) < 0 || hooks_run(s, HOOK_PRESTART, state, err) < 0 ||
+			    hooks_run(s, HOOK_CREATE_RUNTIME, state, err) < 0)
 				goto out;
 			if (sync_send(c->sync, SYNC_GO, c->init, -1) < 0) {
 				kelp_error(err, errno, "release container init after hooks");

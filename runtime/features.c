@@ -68,7 +68,7 @@ char *kelp_features_json(void)
 	enabled(g, "apparmor", false);
 	enabled(g, "selinux", false);
 	enabled(g, "intelRdt", false);
-	enabled(g, "netDevices", false);
+	enabled(g, "netDevices", true);
 	kg_key(g, "memoryPolicy");
 	yajl_gen_map_open(g);
 	str_array(g, "modes", mempolicy_mode_names);

@@ -154,11 +154,12 @@ static bool has_hooks(const struct spec *s, int from, int to)
 /* pid of init in the runtime's pid namespace, learned from the runtime for hooks' state */
 static pid_t host_pid;
 
-/* After the mounts, before pivot_root: the runtime runs prestart and createRuntime hooks in its
- * own namespaces, then createContainer hooks run here, in the container's. */
+/* After the mounts, before pivot_root: the runtime moves netDevices in and runs prestart and
+ * createRuntime hooks in its own namespaces, then createContainer hooks run here, in the
+ * container's. */
 static int run_create_hooks(struct init_ctx *c, struct kelp_err *err)
 {
-	if (!has_hooks(c->spec, HOOK_PRESTART, HOOK_START_CONTAINER))
+	if (!has_hooks(c->spec, HOOK_PRESTART, HOOK_START_CONTAINER) && c->spec->linux_.n_netdevs == 0)
 		return 0;
 	struct sync_msg m;
 	if (sync_send(c->sync_fd, SYNC_HOOKS, 0, -1) < 0)

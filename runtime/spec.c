@@ -1,5 +1,6 @@
 #include "spec.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -544,6 +545,48 @@ static int parse_devices(const struct kj *obj, struct spec_linux *l, struct kelp
 	return 0;
 }
 
+/* An interface name the kernel accepts: 1 to 15 bytes, no '/', ':' or whitespace, not "." or
+ * "..". A container-side name may be a template with one "%d". */
+static bool ifname_valid(const char *n, bool template_ok)
+{
+	size_t len = strlen(n);
+	if (len == 0 || len > 15 || strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+		return false;
+	for (const char *p = n; *p; p++)
+		if (*p == '/' || *p == ':' || isspace((unsigned char)*p) || (*p == '%' && (!template_ok || p[1] != 'd')))
+			return false;
+	const char *pct = strchr(n, '%');
+	return !pct || !strchr(pct + 1, '%');
+}
+
+static int parse_netdevs(const struct kj *obj, struct spec_linux *l, struct kelp_err *err)
+{
+	struct kj map;
+	int k = kj_field(obj, "netDevices", &map, err);
+	if (k <= 0)
+		return k;
+	if (kj_expect_object(&map, err) < 0)
+		return -1;
+	size_t n = kj_obj_len(&map);
+	l->netdev_host = xcalloc(n + 1, sizeof(char *));
+	l->netdev_name = xcalloc(n + 1, sizeof(char *));
+	l->n_netdevs = n; /* for spec_free, also when parsing stops half-way */
+	for (size_t i = 0; i < n; i++) {
+		struct kj dev;
+		const char *host = kj_key_at(&map, i, &dev);
+		if (!ifname_valid(host, false))
+			return kelp_fail(err, EINVAL, "%s: \"%s\" is not a network interface name", dev.path, host);
+		if (kj_expect_object(&dev, err) < 0 || kj_object(&dev, KEYS("name"), err) < 0 ||
+		    kj_opt_string(&dev, "name", &l->netdev_name[i], err) < 0)
+			return -1;
+		if (l->netdev_name[i] && !ifname_valid(l->netdev_name[i], true))
+			return kelp_fail(err, EINVAL, "%s.name: \"%s\" is not a network interface name", dev.path,
+					 l->netdev_name[i]);
+		l->netdev_host[i] = xstrdup(host);
+	}
+	return 0;
+}
+
 static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_err *err)
 {
 	struct kj f;
@@ -554,8 +597,7 @@ static int parse_linux(const struct kj *obj, struct spec_linux *l, struct kelp_e
 			   "readonlyPaths", "mountLabel", "personality", "memoryPolicy"),
 		      err) < 0)
 		return -1;
-	if (unsupported(obj, "netDevices", "moving host network devices is not supported by this kelp version", err) < 0 ||
-	    unsupported(obj, "mountLabel", "SELinux is not enabled on this host", err) < 0)
+	if (unsupported(obj, "mountLabel", "SELinux is not enabled on this host", err) < 0 || parse_netdevs(obj, l, err) < 0)
 		return -1;
 	if (parse_namespaces(obj, l, err) < 0)
 		return -1;
@@ -899,6 +941,10 @@ void spec_free(struct spec *s)
 	free(l->mount_label);
 	strv_free(l->sysctl_keys);
 	strv_free(l->sysctl_values);
+	for (size_t i = 0; i < l->n_netdevs; i++)
+		free(l->netdev_name[i]);
+	free(l->netdev_name);
+	strv_free(l->netdev_host);
 	seccomp_spec_free(l->seccomp);
 	free(l->personality_domain);
 	strv_free(l->personality_flags);

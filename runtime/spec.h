@@ -188,6 +188,9 @@ struct spec_linux {
 	char **readonly_paths;
 	char *mount_label;
 	char **sysctl_keys, **sysctl_values;
+	/* netDevices: host interface names, and their names in the container (NULL: the same) */
+	char **netdev_host, **netdev_name;
+	size_t n_netdevs;
 	struct spec_seccomp *seccomp;
 	bool has_personality;
 	char *personality_domain;
