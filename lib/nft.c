@@ -30,10 +30,11 @@ struct nft_obj {
 
 struct nft_batch {
 	struct nft *n;
+	uint32_t seq; /* used when n is NULL */
 	char *buf;
 	size_t len, cap;
 	struct nft_obj *objs;
-	size_t n_objs;
+	size_t n_objs, cap_objs;
 };
 
 int nft_open(int netns_fd, struct nft **ret, struct kelp_err *err)
@@ -41,9 +42,12 @@ int nft_open(int netns_fd, struct nft **ret, struct kelp_err *err)
 	struct mnl_socket *s;
 	if (nl_mnl_socket(netns_fd, NETLINK_NETFILTER, "nfnetlink", &s, err) < 0)
 		return -1;
-	/* extended ACKs name the attribute the kernel refused */
-	int one = 1;
+	/* extended ACKs name the attribute the kernel refused; a large receive buffer so that no
+	 * error report of a big batch is ever dropped */
+	int one = 1, rcv = 4 << 20;
 	mnl_socket_setsockopt(s, NETLINK_EXT_ACK, &one, sizeof(one));
+	if (setsockopt(mnl_socket_get_fd(s), SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) < 0)
+		setsockopt(mnl_socket_get_fd(s), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 	struct nft *n = xcalloc(1, sizeof(*n));
 	n->s = s;
 	n->portid = mnl_socket_get_portid(s);
@@ -75,12 +79,17 @@ static void put_done(struct nft_batch *b, struct nlmsghdr *nlh)
 	b->len += NLMSG_ALIGN(nlh->nlmsg_len);
 }
 
+static uint32_t next_seq(struct nft_batch *b)
+{
+	return b->n ? ++b->n->seq : ++b->seq;
+}
+
 struct nft_batch *nft_batch_begin(struct nft *n)
 {
 	struct nft_batch *b = xcalloc(1, sizeof(*b));
 	b->n = n;
 	char *p = reserve(b, 256);
-	struct nlmsghdr *nlh = nftnl_batch_begin(p, ++n->seq);
+	struct nlmsghdr *nlh = nftnl_batch_begin(p, next_seq(b));
 	put_done(b, nlh);
 	return b;
 }
@@ -101,16 +110,36 @@ size_t nft_batch_count(const struct nft_batch *b)
 	return b->n_objs;
 }
 
+size_t nft_batch_bytes(const struct nft_batch *b)
+{
+	return b->len;
+}
+
+/* No NLM_F_ACK: the kernel reports every failed message anyway, and one ACK per message of a
+ * 100,000-element batch overflowed the receive buffer (ENOBUFS after the batch was applied). */
 static struct nlmsghdr *obj_header(struct nft_batch *b, uint16_t type, uint16_t flags, uint16_t family, const char *label)
 {
 	char *p = reserve(b, 65536);
-	uint32_t seq = ++b->n->seq;
-	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(p, type, family, flags | NLM_F_ACK, seq);
-	b->objs = xrealloc(b->objs, (b->n_objs + 1) * sizeof(*b->objs));
+	uint32_t seq = next_seq(b);
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(p, type, family, flags, seq);
+	if (b->n_objs == b->cap_objs) {
+		b->cap_objs = b->cap_objs ? b->cap_objs * 2 : 64;
+		b->objs = xrealloc(b->objs, b->cap_objs * sizeof(*b->objs));
+	}
 	b->objs[b->n_objs].seq = seq;
 	b->objs[b->n_objs].label = xstrdup(label ? label : "object");
 	b->n_objs++;
 	return nlh;
+}
+
+struct nlmsghdr *nft_batch_msg(struct nft_batch *b, uint16_t type, uint16_t flags, uint16_t family, const char *label)
+{
+	return obj_header(b, type, flags, family, label);
+}
+
+void nft_batch_msg_done(struct nft_batch *b, struct nlmsghdr *nlh)
+{
+	put_done(b, nlh);
 }
 
 void nft_batch_table(struct nft_batch *b, uint16_t type, uint16_t flags, uint16_t family, struct nftnl_table *t,
@@ -181,14 +210,18 @@ static const char *ext_ack_msg(const struct nlmsghdr *nlh)
 int nft_batch_commit(struct nft_batch *b, struct kelp_err *err)
 {
 	char *p = reserve(b, 256);
-	struct nlmsghdr *nlh = nftnl_batch_end(p, ++b->n->seq);
+	struct nlmsghdr *nlh = nftnl_batch_end(p, next_seq(b));
 	put_done(b, nlh);
+	if (!b->n)
+		return 0;
 	int bufsz = (int)b->len + 65536;
 	/* a large batch needs a send buffer that holds it whole */
-	setsockopt(mnl_socket_get_fd(b->n->s), SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz));
+	if (setsockopt(mnl_socket_get_fd(b->n->s), SOL_SOCKET, SO_SNDBUFFORCE, &bufsz, sizeof(bufsz)) < 0)
+		setsockopt(mnl_socket_get_fd(b->n->s), SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
 	if (mnl_socket_sendto(b->n->s, b->buf, b->len) < 0)
 		return kelp_error(err, errno, "send nftables batch");
-	/* The kernel handles the batch inside sendmsg: every answer is queued by now. */
+	/* The kernel handles the batch inside sendmsg: every error report is queued by now, and
+	 * silence means success. */
 	cleanup_free char *rbuf = xmalloc(MNL_SOCKET_BUFFER_SIZE * 4);
 	int fd = mnl_socket_get_fd(b->n->s);
 	int first_err = 0;
@@ -200,7 +233,7 @@ int nft_batch_commit(struct nft_batch *b, struct kelp_err *err)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			return kelp_error(err, errno, "receive nftables answers");
+			return kelp_error(err, errno, "receive nftables answers (the batch's outcome is unknown)");
 		}
 		const struct nlmsghdr *h = (const struct nlmsghdr *)rbuf;
 		size_t left = (size_t)n;
@@ -383,4 +416,65 @@ void nft_match_prefix(struct nftnl_rule *r, uint32_t offset, const uint8_t *addr
 	if (prefix < (int)len * 8)
 		nft_expr_bitwise(r, NFT_REG_1, mask, len);
 	nft_expr_cmp(r, NFT_REG_1, neq ? NFT_CMP_NEQ : NFT_CMP_EQ, net, len);
+}
+
+struct elems_ctx {
+	void (*cb)(const void *key, uint32_t klen, const void *data, uint32_t dlen, void *ctx);
+	void *ctx;
+};
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elems_ctx *d = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	if (!s)
+		abort();
+	if (nftnl_set_elems_nlmsg_parse(nlh, s) == 0) {
+		struct nftnl_set_elems_iter *it = nftnl_set_elems_iter_create(s);
+		struct nftnl_set_elem *e;
+		while (it && (e = nftnl_set_elems_iter_next(it))) {
+			uint32_t kl = 0, dl = 0;
+			const void *k = nftnl_set_elem_get(e, NFTNL_SET_ELEM_KEY, &kl);
+			const void *v = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_DATA) ? nftnl_set_elem_get(e, NFTNL_SET_ELEM_DATA, &dl)
+										   : NULL;
+			if (k)
+				d->cb(k, kl, v, v ? dl : 0, d->ctx);
+		}
+		if (it)
+			nftnl_set_elems_iter_destroy(it);
+	}
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+int nft_set_elems(struct nft *n, uint16_t family, const char *table, const char *set,
+		  void (*cb)(const void *key, uint32_t klen, const void *data, uint32_t dlen, void *ctx), void *ctx,
+		  struct kelp_err *err)
+{
+	cleanup_free char *buf = xmalloc(MNL_SOCKET_BUFFER_SIZE * 4);
+	uint32_t seq = ++n->seq;
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, family, NLM_F_DUMP | NLM_F_ACK, seq);
+	struct nftnl_set *s = nftnl_set_alloc();
+	if (!s)
+		abort();
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, table);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	if (mnl_socket_sendto(n->s, nlh, nlh->nlmsg_len) < 0)
+		return kelp_error(err, errno, "list %s/%s", table, set);
+	struct elems_ctx d = {cb, ctx};
+	for (;;) {
+		ssize_t len = mnl_socket_recvfrom(n->s, buf, MNL_SOCKET_BUFFER_SIZE * 4);
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			return kelp_error(err, errno, "list %s/%s", table, set);
+		}
+		int r = mnl_cb_run(buf, (size_t)len, seq, n->portid, elems_cb, &d);
+		if (r < 0)
+			return errno == ENOENT ? 0 : kelp_error(err, errno, "list %s/%s", table, set);
+		if (r == MNL_CB_STOP)
+			return 0;
+	}
 }

@@ -16,6 +16,8 @@
 
 #include "error.h"
 
+struct nlmsghdr;
+
 struct nft;
 struct nft_batch;
 
@@ -23,6 +25,7 @@ struct nft_batch;
 int nft_open(int netns_fd, struct nft **ret, struct kelp_err *err);
 void nft_close(struct nft *n);
 
+/* n NULL: a batch that is built but never sent (unit tests count its messages). */
 struct nft_batch *nft_batch_begin(struct nft *n);
 void nft_batch_free(struct nft_batch *b);
 /* Append one object message. type: NFT_MSG_NEWTABLE, NFT_MSG_DELRULE, ...; flags: NLM_F_CREATE,
@@ -38,10 +41,19 @@ void nft_batch_set(struct nft_batch *b, uint16_t type, uint16_t flags, uint16_t 
 		   const char *label);
 void nft_batch_setelem(struct nft_batch *b, uint16_t type, uint16_t flags, uint16_t family, struct nftnl_set *s,
 		       const char *label);
+/* A message whose attributes the caller appends (at most 64 KiB): its header, then done. */
+struct nlmsghdr *nft_batch_msg(struct nft_batch *b, uint16_t type, uint16_t flags, uint16_t family, const char *label);
+void nft_batch_msg_done(struct nft_batch *b, struct nlmsghdr *nlh);
 size_t nft_batch_count(const struct nft_batch *b); /* object messages so far */
+size_t nft_batch_bytes(const struct nft_batch *b);
 /* END, send, and collect the kernel's answers. On error the message names the first failed
  * object; nothing of the batch was applied. */
 int nft_batch_commit(struct nft_batch *b, struct kelp_err *err);
+
+/* The elements of a set or map (a dump): cb gets each key and data. A missing set lists nothing. */
+int nft_set_elems(struct nft *n, uint16_t family, const char *table, const char *set,
+		  void (*cb)(const void *key, uint32_t klen, const void *data, uint32_t dlen, void *ctx), void *ctx,
+		  struct kelp_err *err);
 
 /* Rules of family/table/chain; cb gets each one (owned by the dump) and returns <0 to stop.
  * A table or chain that does not exist lists nothing. */

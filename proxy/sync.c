@@ -1,0 +1,341 @@
+/* Inputs: manifest files into changes of the model, for the start-up sync and for one file of
+ * a watched directory. */
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cleanup.h"
+#include "engine_int.h"
+#include "kube_manifest.h"
+#include "log.h"
+#include "reader.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct changes {
+	struct change *v;
+	size_t n, cap;
+};
+
+static struct change *change_push(struct changes *c)
+{
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+	}
+	struct change *ch = &c->v[c->n++];
+	memset(ch, 0, sizeof(*ch));
+	return ch;
+}
+
+static void changes_free(struct changes *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		kp_change_free(&c->v[i]);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+static void strv_push(char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
+	(*v)[(*n)++] = xstrdup(s);
+	(*v)[*n] = NULL;
+}
+
+/* "S ns/name" or "E ns/name" */
+static void obj_key(char *buf, size_t size, bool is_svc, const char *ns, const char *name)
+{
+	snprintf(buf, size, "%c %s/%s", is_svc ? 'S' : 'E', ns, name);
+}
+
+/* The objects of one parsed file: valid ones become changes; keys gets every Service and
+ * EndpointSlice key the file names (valid or not); refused ones are reported. */
+static void file_objects(struct kp_engine *e, const struct km_file *f, struct changes *out, char ***keys, size_t *n_keys,
+			 struct hmap *seen, struct hmap *refused)
+{
+	for (size_t i = 0; i < f->n_objects; i++) {
+		const struct km_object *o = &f->objects[i];
+		enum kp_kind kind = kp_object_kind(o);
+		if (kind == KP_KIND_OTHER)
+			continue;
+		char name[600], where[1200], key[600];
+		km_object_name(o, name, sizeof(name));
+		/* the contract's form names the document also for a file's only one:
+		 * "FILE (document N[, items[K]])" */
+		const char *items = strstr(o->where, " (items[");
+		if (strstr(o->where, " (document "))
+			snprintf(where, sizeof(where), "%s: %s", o->where, name);
+		else if (items)
+			snprintf(where, sizeof(where), "%.*s (document 1, %s: %s", (int)(items - o->where), o->where,
+				 items + 2, name);
+		else
+			snprintf(where, sizeof(where), "%s (document 1): %s", o->where, name);
+		struct kelp_err err = {0};
+		struct kp_service *svc = NULL;
+		struct kp_slice *sl = NULL;
+		int r = kind == KP_KIND_SERVICE ? kp_service_parse(&o->node, &svc, &err) : kp_slice_parse(&o->node, &sl, &err);
+		if (r < 0) {
+			kp_report(e, "%s: %s", where, err.msg);
+			/* the object's name, if it has one, to keep its last good version */
+			const char *ns_p[] = {"metadata", "namespace", NULL}, *name_p[] = {"metadata", "name", NULL};
+			yajl_val ns = yajl_tree_get(o->node.v, ns_p, yajl_t_string);
+			yajl_val nm = yajl_tree_get(o->node.v, name_p, yajl_t_string);
+			if (!nm)
+				continue;
+			obj_key(key, sizeof(key), kind == KP_KIND_SERVICE, ns ? ns->u.string : "default", nm->u.string);
+			strv_push(keys, n_keys, key);
+			if (refused && !hmap_gets(refused, key))
+				hmap_put(refused, key, strlen(key), xstrdup(f->path));
+			continue;
+		}
+		const char *ns = svc ? svc->ns : sl->ns, *nm = svc ? svc->name : sl->name;
+		obj_key(key, sizeof(key), svc != NULL, ns, nm);
+		if (hmap_gets(seen, key)) {
+			kp_report(e, "%s: defined more than once; this copy is ignored", where);
+			kp_service_free(svc);
+			kp_slice_free(sl);
+			continue;
+		}
+		hmap_put(seen, key, strlen(key), (void *)1);
+		strv_push(keys, n_keys, key);
+		struct change *c = change_push(out);
+		c->is_svc = svc != NULL;
+		c->key = xstrdup(key + 2);
+		c->file = xstrdup(f->path);
+		c->where = xstrdup(where);
+		c->svc = svc;
+		c->sl = sl;
+	}
+}
+
+static void file_record(struct kp_engine *e, const char *path, char **keys)
+{
+	void **p = hmap_gets(&e->files, path);
+	struct filerec *fr;
+	if (p) {
+		fr = *p;
+		strv_free(fr->keys);
+	} else {
+		fr = xcalloc(1, sizeof(*fr));
+		hmap_put(&e->files, path, strlen(path), fr);
+	}
+	fr->keys = keys;
+}
+
+/* A file that cannot be read or parsed keeps the objects it had (from the state file at
+ * start-up). */
+static void keep_prev(struct kp_engine *e, const char *key, const char *path, struct changes *out, struct hmap *seen)
+{
+	void **p = hmap_gets(&e->prev, key);
+	if (!p || hmap_gets(seen, key))
+		return;
+	struct prevobj *po = *p;
+	if (!po->svc && !po->sl)
+		return;
+	hmap_put(seen, key, strlen(key), (void *)1);
+	struct change *c = change_push(out);
+	c->is_svc = po->svc != NULL;
+	c->key = xstrdup(key + 2);
+	c->file = xstrdup(path);
+	c->where = xstrdup(path);
+	c->svc = TAKE_PTR(po->svc);
+	c->sl = TAKE_PTR(po->sl);
+}
+
+static void keep_prev_of_file(struct kp_engine *e, const char *path, struct changes *out, struct hmap *seen)
+{
+	struct hmap_ent *ent;
+	for (size_t i = 0; hmap_next(&e->prev, &i, &ent);) {
+		struct prevobj *po = ent->val;
+		if (!po->file || strcmp(po->file, path) || (!po->svc && !po->sl))
+			continue;
+		char key[600];
+		snprintf(key, sizeof(key), "%.*s", (int)ent->klen, (const char *)ent->key);
+		if (hmap_gets(seen, key))
+			continue;
+		hmap_put(seen, key, strlen(key), (void *)1);
+		struct change *c = change_push(out);
+		c->is_svc = po->svc != NULL;
+		c->key = xstrdup(key + 2);
+		c->file = xstrdup(path);
+		c->where = xstrdup(path);
+		c->svc = TAKE_PTR(po->svc);
+		c->sl = TAKE_PTR(po->sl);
+	}
+}
+
+int kp_engine_full_sync(struct kp_engine *e, char *const *paths, size_t n_paths, const char *state_dir,
+			struct kelp_err *err)
+{
+	double t0 = now_s();
+	e->errors_this_sync = 0;
+	struct changes ch = {0};
+	struct hmap seen, refused;
+	hmap_init(&seen);
+	hmap_init(&refused);
+	char **failed = NULL;
+	size_t n_failed = 0;
+	/* every input file first: a path that cannot be listed changes nothing */
+	char **files = NULL;
+	size_t n_files = 0;
+	for (size_t p = 0; p < n_paths; p++) {
+		cleanup_strv char **list = NULL;
+		size_t n_list = 0;
+		struct kelp_err lerr = {0};
+		if (km_list_files(paths[p], &list, &n_list, &lerr) < 0) {
+			/* a missing input would replace every rule with nothing: refuse the sync */
+			*err = lerr;
+			strv_free(files);
+			hmap_free(&seen);
+			hmap_free(&refused);
+			return -1;
+		}
+		for (size_t i = 0; i < n_list; i++)
+			strv_push(&files, &n_files, list[i]);
+	}
+	struct kp_reader *rd = kp_reader_start(files, n_files);
+	for (size_t i = 0; i < n_files; i++) {
+		struct km_file f = {0};
+		struct kelp_err ferr = {0};
+		char **keys = NULL;
+		size_t n_keys = 0;
+		if (kp_reader_next(rd, &f, &ferr) < 0) {
+			kp_report(e, "%s", ferr.msg);
+			strv_push(&failed, &n_failed, files[i]);
+			continue;
+		}
+		file_objects(e, &f, &ch, &keys, &n_keys, &seen, &refused);
+		km_file_free(&f);
+		file_record(e, files[i], keys ? keys : xcalloc(1, sizeof(char *)));
+	}
+	kp_reader_stop(rd);
+	strv_free(files);
+	/* refused objects and unreadable files keep their last good versions */
+	if ((refused.n || n_failed) && state_dir) {
+		struct kelp_err serr = {0};
+		if (kp_engine_load_state(e, state_dir, &serr) < 0)
+			log_warn("previous state ignored: %s", serr.msg);
+		struct hmap_ent *ent;
+		for (size_t i = 0; hmap_next(&refused, &i, &ent);) {
+			char key[600];
+			snprintf(key, sizeof(key), "%.*s", (int)ent->klen, (const char *)ent->key);
+			keep_prev(e, key, ent->val, &ch, &seen);
+		}
+		for (size_t i = 0; i < n_failed; i++)
+			keep_prev_of_file(e, failed[i], &ch, &seen);
+	}
+	{
+		struct hmap_ent *ent;
+		for (size_t i = 0; hmap_next(&refused, &i, &ent);)
+			free(ent->val);
+	}
+	hmap_free(&refused);
+	strv_free(failed);
+	hmap_free(&seen);
+	/* the trees of the input are gone: give their memory back */
+	malloc_trim(0);
+	if (getenv("KELP_PROXY_TIMING"))
+		fprintf(stderr, "kelp-proxy: %zu objects read in %.3f s\n", ch.n, now_s() - t0);
+	int r = kp_engine_run(e, ch.v, ch.n, true, t0, err);
+	changes_free(&ch);
+	/* the last good versions are in the model now */
+	struct hmap_ent *ent;
+	for (size_t i = 0; hmap_next(&e->prev, &i, &ent);) {
+		struct prevobj *po = ent->val;
+		kp_service_free(po->svc);
+		kp_slice_free(po->sl);
+		free(po->file);
+		free(po);
+	}
+	hmap_free(&e->prev);
+	e->m.sync_errors += e->errors_this_sync;
+	if (r < 0)
+		return -1;
+	return e->errors_this_sync ? 1 : 0;
+}
+
+int kp_engine_file_changed(struct kp_engine *e, const char *path, bool removed, struct kelp_err *err)
+{
+	double t0 = now_s();
+	e->errors_this_sync = 0;
+	struct changes ch = {0};
+	struct hmap seen;
+	hmap_init(&seen);
+	char **keys = NULL;
+	size_t n_keys = 0;
+	if (!removed) {
+		struct km_file f = {0};
+		struct kelp_err ferr = {0};
+		if (km_read_file(path, &f, &ferr) < 0) {
+			if (ferr.code != ENOENT) {
+				kp_report(e, "%s", ferr.msg);
+				e->m.sync_errors += e->errors_this_sync;
+				hmap_free(&seen);
+				return 1;
+			}
+			removed = true; /* gone again before we read it */
+		} else {
+			file_objects(e, &f, &ch, &keys, &n_keys, &seen, NULL);
+			km_file_free(&f);
+		}
+	}
+	/* what the file held before and holds no more is deleted */
+	void **p = hmap_gets(&e->files, path);
+	if (p) {
+		struct filerec *fr = *p;
+		for (size_t i = 0; fr->keys && fr->keys[i]; i++) {
+			const char *key = fr->keys[i];
+			if (hmap_gets(&seen, key))
+				continue;
+			bool named = false;
+			for (size_t j = 0; j < n_keys && !named; j++)
+				named = !strcmp(keys[j], key);
+			if (named)
+				continue; /* refused now: keeps its rules */
+			bool is_svc = key[0] == 'S';
+			/* only if it still comes from this file */
+			void **q = hmap_gets(is_svc ? &e->svcs : &e->slices, key + 2);
+			if (!q)
+				continue;
+			const char *file = is_svc ? ((struct svcrec *)*q)->svc_file : ((struct slicerec *)*q)->file;
+			if (!file || strcmp(file, path))
+				continue;
+			if (is_svc && !((struct svcrec *)*q)->svc)
+				continue;
+			struct change *c = change_push(&ch);
+			c->is_svc = is_svc;
+			c->key = xstrdup(key + 2);
+			c->file = xstrdup(path);
+			c->where = xstrdup(path);
+		}
+	}
+	hmap_free(&seen);
+	int r = kp_engine_run(e, ch.v, ch.n, false, t0, err);
+	changes_free(&ch);
+	/* the file's record follows the model: unchanged when the commit failed */
+	if (r < 0) {
+		strv_free(keys);
+	} else if (removed) {
+		void *fr = hmap_del(&e->files, path, strlen(path));
+		if (fr) {
+			strv_free(((struct filerec *)fr)->keys);
+			free(fr);
+		}
+		strv_free(keys);
+	} else {
+		file_record(e, path, keys ? keys : xcalloc(1, sizeof(char *)));
+	}
+	e->m.sync_errors += e->errors_this_sync;
+	if (r < 0)
+		return -1;
+	return e->errors_this_sync ? 1 : 0;
+}
