@@ -21,30 +21,71 @@
 /* Aliases may add this many values beyond the document's own: enough for any real manifest,
  * too few for a "billion laughs" document to exhaust memory. */
 #define KM_ALIAS_EXTRA 100000
+/* mappings up to this many keys check for duplicates as each key comes */
+#define KM_SMALL_MAP 16
 
-struct conv {
-	yaml_document_t *doc;
-	const char *what;
-	size_t budget;
-	bool failed; /* err holds the reason; else a NULL result means out of memory */
-	struct kelp_err *err;
+/* Every value, string and array of a file's trees comes from one arena, freed at once by
+ * km_file_free: a 10,000-object List is millions of small values, and malloc was most of the
+ * time. (So these trees are never given to yajl_tree_free.) */
+struct km_chunk {
+	struct km_chunk *next;
+	size_t used, cap;
+	max_align_t data[];
 };
 
-static yajl_val new_val(yajl_type t)
+struct km_arena {
+	struct km_chunk *head;
+};
+
+#define KM_CHUNK (256u << 10)
+
+static void *arena_alloc(struct km_arena *a, size_t n)
 {
-	yajl_val v = calloc(1, sizeof(*v));
-	if (v)
-		v->type = t;
-	return v;
+	n = (n + 15) & ~(size_t)15;
+	struct km_chunk *c = a->head;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > KM_CHUNK ? n : KM_CHUNK;
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+	}
+	void *p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
 }
 
-static int at(struct conv *c, const yaml_node_t *n, const char *fmt, const char *arg)
+static char *arena_strdup(struct km_arena *a, const char *s)
 {
-	char msg[256];
-	snprintf(msg, sizeof(msg), fmt, arg);
-	c->failed = true;
-	return kelp_fail(c->err, EINVAL, "%s:%zu:%zu: %s", c->what, n->start_mark.line + 1, n->start_mark.column + 1,
-			 msg);
+	size_t n = strlen(s) + 1;
+	char *p = arena_alloc(a, n);
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+static void arena_free(struct km_arena *a)
+{
+	if (!a)
+		return;
+	for (struct km_chunk *c = a->head, *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(a);
+}
+
+static yajl_val new_val(struct km_arena *a, yajl_type t)
+{
+	yajl_val v = arena_alloc(a, sizeof(*v));
+	if (v) {
+		memset(v, 0, sizeof(*v));
+		v->type = t;
+	}
+	return v;
 }
 
 static bool one_of(const char *s, const char *const *list)
@@ -130,39 +171,99 @@ static bool parse_number(const char *s, long long *ri, bool *int_ok, double *rd)
 	return true;
 }
 
-static yajl_val scalar(struct conv *c, const yaml_node_t *n)
+/* ---- the tree, built from libyaml's events ------------------------------------------------
+ * Straight from the event stream into yajl values: no libyaml document in between, which
+ * halves the memory and most of the time of a large List. */
+
+struct frame {
+	yajl_val v;
+	size_t cap;     /* of v's arrays */
+	char *key;      /* a mapping's key waiting for its value */
+	char *anchor;   /* registered when the node is complete */
+	bool items;     /* the root mapping's "items" sequence: its elements' lines are kept */
+};
+
+struct anchor {
+	char *name;
+	yajl_val v; /* owned by the tree; copied on each alias */
+};
+
+struct builder {
+	struct km_arena *arena;
+	const char *what;
+	struct kelp_err *err;
+	bool failed;
+	struct frame stack[KM_DEPTH_MAX + 1];
+	int depth;
+	struct anchor *anchors;
+	size_t n_anchors;
+	size_t values, budget;
+	int *item_lines;
+	size_t n_item_lines;
+	int root_line; /* of the document's root node */
+};
+
+static int fail_at(struct builder *b, yaml_mark_t m, const char *fmt, const char *arg)
 {
-	const char *s = (const char *)n->data.scalar.value;
-	const char *tag = (const char *)n->tag;
-	bool plain = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-	/* libyaml gives untagged scalars the str tag: only a plain one is resolved by its form. */
-	bool resolve = plain && (!tag || strcmp(tag, YAML_STR_TAG) == 0);
+	char msg[256];
+	snprintf(msg, sizeof(msg), fmt, arg);
+	b->failed = true;
+	return kelp_fail(b->err, EINVAL, "%s:%zu:%zu: %s", b->what, m.line + 1, m.column + 1, msg);
+}
+
+static int oom(struct builder *b)
+{
+	b->failed = true;
+	return kelp_error(b->err, ENOMEM, "%s", b->what);
+}
+
+static void anchors_clear(struct builder *b)
+{
+	for (size_t i = 0; i < b->n_anchors; i++)
+		free(b->anchors[i].name);
+	free(b->anchors);
+	b->anchors = NULL;
+	b->n_anchors = 0;
+}
+
+static int count_value(struct builder *b, yaml_mark_t m)
+{
+	if (++b->values > b->budget)
+		return fail_at(b, m, "aliases expand to too many values%s", "");
+	return 0;
+}
+
+static yajl_val scalar(struct builder *b, const yaml_event_t *e)
+{
+	const char *s = (const char *)e->data.scalar.value;
+	const char *tag = (const char *)e->data.scalar.tag;
+	/* only a plain, untagged (or "!!str"-less) scalar is resolved by its form */
+	bool resolve = e->data.scalar.plain_implicit && e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag;
 	bool want_int = tag && strcmp(tag, YAML_INT_TAG) == 0, want_float = tag && strcmp(tag, YAML_FLOAT_TAG) == 0;
 	bool want_bool = tag && strcmp(tag, YAML_BOOL_TAG) == 0, want_null = tag && strcmp(tag, YAML_NULL_TAG) == 0;
+	/* most scalars are names and addresses: decide by the first byte before any comparison */
+	char c0 = s[0];
+	bool maybe_word = c0 == '\0' || strchr("~nNtTfFyYoO", c0);
+	bool maybe_num = (c0 >= '0' && c0 <= '9') || c0 == '-' || c0 == '+' || c0 == '.';
 
-	if ((resolve || want_null) && one_of(s, nulls))
-		return new_val(yajl_t_null);
-	if ((resolve || want_bool) && one_of(s, trues))
-		return new_val(yajl_t_true);
-	if ((resolve || want_bool) && one_of(s, falses))
-		return new_val(yajl_t_false);
-	if (resolve || want_int || want_float) {
+	if ((resolve || want_null) && maybe_word && one_of(s, nulls))
+		return new_val(b->arena, yajl_t_null);
+	if ((resolve || want_bool) && maybe_word && one_of(s, trues))
+		return new_val(b->arena, yajl_t_true);
+	if ((resolve || want_bool) && maybe_word && one_of(s, falses))
+		return new_val(b->arena, yajl_t_false);
+	if (((resolve && maybe_num) || want_int || want_float)) {
 		long long i = 0;
 		double d = 0;
 		bool int_ok;
 		if (parse_number(s, &i, &int_ok, &d)) {
 			if (want_int && !int_ok) {
-				at(c, n, "not an integer: '%.64s'", s);
+				fail_at(b, e->start_mark, "not an integer: '%.64s'", s);
 				return NULL;
 			}
-			yajl_val v = new_val(yajl_t_number);
-			if (!v)
+			yajl_val v = new_val(b->arena, yajl_t_number);
+			if (!v || !(v->u.number.r = arena_strdup(b->arena, s)))
 				return NULL;
-			v->u.number.r = strdup(s);
-			if (!v->u.number.r) {
-				free(v);
-				return NULL;
-			}
 			v->u.number.d = d;
 			v->u.number.flags = YAJL_NUMBER_DOUBLE_VALID;
 			if (int_ok && !want_float) {
@@ -173,124 +274,269 @@ static yajl_val scalar(struct conv *c, const yaml_node_t *n)
 		}
 	}
 	if (want_int || want_float || want_bool || want_null) {
-		at(c, n, "a value does not match its tag: '%.64s'", s);
+		fail_at(b, e->start_mark, "a value does not match its tag: '%.64s'", s);
 		return NULL;
 	}
-	/* A NUL inside would silently cut the C string: refuse it, as lib/json does. */
-	if (strlen(s) != n->data.scalar.length) {
-		at(c, n, "a string holds a NUL character%s", "");
+	/* a NUL inside would silently cut the C string: refuse it, as lib/json does */
+	if (strlen(s) != e->data.scalar.length) {
+		fail_at(b, e->start_mark, "a string holds a NUL character%s", "");
 		return NULL;
 	}
-	yajl_val v = new_val(yajl_t_string);
-	if (v && !(v->u.string = strdup(s))) {
-		free(v);
+	yajl_val v = new_val(b->arena, yajl_t_string);
+	if (v && !(v->u.string = arena_strdup(b->arena, s)))
 		return NULL;
-	}
 	return v;
 }
 
-static yajl_val convert(struct conv *c, yaml_node_t *n, int depth);
-
-static yajl_val sequence(struct conv *c, yaml_node_t *n, int depth)
+/* A deep copy for an alias, counted against the budget. */
+static yajl_val copy_value(struct builder *b, yajl_val v, yaml_mark_t m)
 {
-	size_t len = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-	yajl_val v = new_val(yajl_t_array);
-	if (!v)
+	if (count_value(b, m) < 0)
 		return NULL;
-	if (len && !(v->u.array.values = calloc(len, sizeof(yajl_val)))) {
-		free(v);
+	struct km_arena *a = b->arena;
+	yajl_val c = new_val(a, v->type);
+	if (!c)
 		return NULL;
-	}
-	for (size_t i = 0; i < len; i++) {
-		yaml_node_t *item = yaml_document_get_node(c->doc, n->data.sequence.items.start[i]);
-		yajl_val iv = item ? convert(c, item, depth + 1) : NULL;
-		if (!iv) {
-			yajl_tree_free(v);
+	switch (v->type) {
+	case yajl_t_string:
+		if (!(c->u.string = arena_strdup(a, v->u.string)))
 			return NULL;
-		}
-		v->u.array.values[v->u.array.len++] = iv;
-	}
-	return v;
-}
-
-static yajl_val mapping(struct conv *c, yaml_node_t *n, int depth)
-{
-	size_t len = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-	yajl_val v = new_val(yajl_t_object);
-	if (!v)
-		return NULL;
-	if (len && (!(v->u.object.keys = calloc(len, sizeof(char *))) ||
-		    !(v->u.object.values = calloc(len, sizeof(yajl_val))))) {
-		yajl_tree_free(v);
-		return NULL;
-	}
-	for (size_t i = 0; i < len; i++) {
-		yaml_node_pair_t *p = &n->data.mapping.pairs.start[i];
-		yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-		yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
-		if (!k || !val || k->type != YAML_SCALAR_NODE) {
-			at(c, k ? k : n, "a mapping key is not a plain string%s", "");
-			goto fail;
-		}
-		const char *key = (const char *)k->data.scalar.value;
-		for (size_t j = 0; j < v->u.object.len; j++)
-			if (strcmp(v->u.object.keys[j], key) == 0) {
-				at(c, k, "duplicate key '%.64s'", key);
-				goto fail;
-			}
-		char *kcopy = strdup(key);
-		if (!kcopy)
-			goto oom;
-		yajl_val vv = convert(c, val, depth + 1);
-		if (!vv) {
-			free(kcopy);
-			goto fail;
-		}
-		v->u.object.keys[v->u.object.len] = kcopy;
-		v->u.object.values[v->u.object.len++] = vv;
-	}
-	return v;
-oom:
-	kelp_error(c->err, ENOMEM, "%s", c->what);
-	c->failed = true;
-fail:
-	yajl_tree_free(v);
-	return NULL;
-}
-
-/* NULL with c->err set. */
-static yajl_val convert(struct conv *c, yaml_node_t *n, int depth)
-{
-	if (depth > KM_DEPTH_MAX) {
-		at(c, n, "nested deeper than %s levels (or an alias refers to itself)", "256");
-		return NULL;
-	}
-	if (c->budget == 0) {
-		at(c, n, "aliases expand to too many values%s", "");
-		return NULL;
-	}
-	c->budget--;
-	yajl_val v = NULL;
-	switch (n->type) {
-	case YAML_SCALAR_NODE:
-		v = scalar(c, n);
 		break;
-	case YAML_SEQUENCE_NODE:
-		v = sequence(c, n, depth);
+	case yajl_t_number:
+		c->u.number = v->u.number;
+		if (!(c->u.number.r = arena_strdup(a, v->u.number.r)))
+			return NULL;
 		break;
-	case YAML_MAPPING_NODE:
-		v = mapping(c, n, depth);
+	case yajl_t_object:
+		if (v->u.object.len && (!(c->u.object.keys = arena_alloc(a, v->u.object.len * sizeof(char *))) ||
+					!(c->u.object.values = arena_alloc(a, v->u.object.len * sizeof(yajl_val)))))
+			return NULL;
+		for (size_t i = 0; i < v->u.object.len; i++) {
+			/* keys are never written: the copy can share them */
+			c->u.object.keys[i] = v->u.object.keys[i];
+			if (!(c->u.object.values[i] = copy_value(b, v->u.object.values[i], m)))
+				return NULL;
+		}
+		c->u.object.len = v->u.object.len;
+		break;
+	case yajl_t_array:
+		if (v->u.array.len && !(c->u.array.values = arena_alloc(a, v->u.array.len * sizeof(yajl_val))))
+			return NULL;
+		for (size_t i = 0; i < v->u.array.len; i++)
+			if (!(c->u.array.values[i] = copy_value(b, v->u.array.values[i], m)))
+				return NULL;
+		c->u.array.len = v->u.array.len;
 		break;
 	default:
-		at(c, n, "an empty node%s", "");
-		return NULL;
+		break;
 	}
-	if (!v && !c->failed) {
-		kelp_error(c->err, ENOMEM, "%s", c->what);
-		c->failed = true;
-	}
-	return v;
+	return c;
 }
+
+static int grow(void **arr, size_t *cap, size_t len, size_t size)
+{
+	if (len < *cap)
+		return 0;
+	size_t ncap = *cap ? *cap * 2 : 4;
+	void *p = realloc(*arr, ncap * size);
+	if (!p)
+		return -1;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* Put a complete value into the frame on top (or return it as the document's root when the
+ * stack is empty, through *root). Takes ownership of v in every case. */
+static int attach(struct builder *b, yajl_val v, const char *anchor, yaml_mark_t m, yajl_val *root)
+{
+	if (anchor) {
+		struct anchor *a = realloc(b->anchors, (b->n_anchors + 1) * sizeof(*a));
+		char *name = a ? strdup(anchor) : NULL;
+		if (a)
+			b->anchors = a;
+		if (!name)
+			return oom(b);
+		b->anchors[b->n_anchors].name = name;
+		b->anchors[b->n_anchors++].v = v;
+	}
+	if (b->depth == 0) {
+		*root = v;
+		return 0;
+	}
+	struct frame *f = &b->stack[b->depth - 1];
+	if (f->v->type == yajl_t_array) {
+		if (grow((void **)&f->v->u.array.values, &f->cap, f->v->u.array.len, sizeof(yajl_val)) < 0)
+			return oom(b);
+		f->v->u.array.values[f->v->u.array.len++] = v;
+		return 0;
+	}
+	if (!f->key) { /* v is a key */
+		if (v->type != yajl_t_string && v->type != yajl_t_number && v->type != yajl_t_true &&
+		    v->type != yajl_t_false && v->type != yajl_t_null)
+			return fail_at(b, m, "a mapping key is not a plain string%s", "");
+		/* "80: x" or "true: x" are keys all the same: keep their text */
+		const char *text = v->type == yajl_t_string ? v->u.string
+				   : v->type == yajl_t_number ? v->u.number.r
+				   : v->type == yajl_t_true   ? "true"
+				   : v->type == yajl_t_false  ? "false"
+							      : "null";
+		/* a small mapping checks each key as it comes, to point at the duplicate itself;
+		 * a large one is checked once, sorted, when it ends */
+		if (f->v->u.object.len < KM_SMALL_MAP)
+			for (size_t i = 0; i < f->v->u.object.len; i++)
+				if (strcmp(f->v->u.object.keys[i], text) == 0)
+					return fail_at(b, m, "duplicate key '%.64s'", text);
+		/* the key's text is in the arena already (a string or a number's spelling) */
+		f->key = (char *)text;
+		return 0;
+	}
+	if (f->v->u.object.len == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 4;
+		const char **keys = realloc(f->v->u.object.keys, cap * sizeof(char *));
+		if (keys)
+			f->v->u.object.keys = keys;
+		yajl_val *values = keys ? realloc(f->v->u.object.values, cap * sizeof(yajl_val)) : NULL;
+		if (values)
+			f->v->u.object.values = values;
+		if (!keys || !values)
+			return oom(b);
+		f->cap = cap;
+	}
+	f->v->u.object.keys[f->v->u.object.len] = f->key;
+	f->v->u.object.values[f->v->u.object.len++] = v;
+	f->key = NULL;
+	return 0;
+}
+
+static int cmp_keyp(const void *a, const void *b)
+{
+	return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+/* Duplicate keys are an error (kubectl refuses them too). Small mappings were checked key by
+ * key (attach); sorted pointers make a large one n log n. */
+static int check_duplicates(struct builder *b, const struct frame *f, yaml_mark_t m)
+{
+	size_t n = f->v->u.object.len;
+	if (n <= KM_SMALL_MAP)
+		return 0;
+	const char **keys = f->v->u.object.keys;
+	const char **ptrs[n];
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = &keys[i];
+	qsort(ptrs, n, sizeof(ptrs[0]), cmp_keyp);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(*ptrs[i - 1], *ptrs[i]) == 0)
+			return fail_at(b, m, "duplicate key '%.64s'", *ptrs[i]);
+	return 0;
+}
+
+/* A frame's arrays grow with malloc while it is open (attach), and move into the arena at the
+ * exact size when it closes (pop). */
+static void frame_free_arrays(struct frame *f)
+{
+	if (f->v->type == yajl_t_object) {
+		free(f->v->u.object.keys);
+		free(f->v->u.object.values);
+	} else {
+		free(f->v->u.array.values);
+	}
+}
+
+static void stack_clear(struct builder *b)
+{
+	while (b->depth > 0) {
+		struct frame *f = &b->stack[--b->depth];
+		frame_free_arrays(f);
+		free(f->anchor);
+	}
+}
+
+static int push(struct builder *b, yajl_type t, const unsigned char *anchor, yaml_mark_t m)
+{
+	if (b->depth >= KM_DEPTH_MAX)
+		return fail_at(b, m, "nested deeper than %s levels", "256");
+	if (count_value(b, m) < 0)
+		return -1;
+	yajl_val v = new_val(b->arena, t);
+	char *a = anchor ? strdup((const char *)anchor) : NULL;
+	if (!v || (anchor && !a)) {
+		free(a);
+		return oom(b);
+	}
+	if (b->depth >= 1 && b->stack[b->depth - 1].items) {
+		int *l = realloc(b->item_lines, (b->n_item_lines + 1) * sizeof(int));
+		if (!l) {
+			free(a);
+			return oom(b);
+		}
+		b->item_lines = l;
+		b->item_lines[b->n_item_lines++] = (int)m.line + 1;
+	}
+	struct frame *f = &b->stack[b->depth];
+	memset(f, 0, sizeof(*f));
+	f->v = v;
+	f->anchor = a;
+	/* the root mapping's "items": its elements are a List's objects */
+	if (t == yajl_t_array && b->depth == 1 && b->stack[0].key && strcmp(b->stack[0].key, "items") == 0)
+		f->items = true;
+	b->depth++;
+	return 0;
+}
+
+static void *arena_copy(struct km_arena *a, const void *p, size_t n)
+{
+	void *c = arena_alloc(a, n ? n : 1);
+	if (c && n)
+		memcpy(c, p, n);
+	return c;
+}
+
+/* Close the frame on top and hand its value to its parent. */
+static int pop(struct builder *b, yaml_mark_t m, yajl_val *root)
+{
+	struct frame f = b->stack[--b->depth];
+	int r = -1;
+	yajl_val v = f.v;
+	if (v->type == yajl_t_object) {
+		if (check_duplicates(b, &f, m) < 0)
+			goto out;
+		size_t n = v->u.object.len;
+		const char **keys = arena_copy(b->arena, v->u.object.keys, n * sizeof(char *));
+		yajl_val *values = keys ? arena_copy(b->arena, v->u.object.values, n * sizeof(yajl_val)) : NULL;
+		if (!values) {
+			oom(b);
+			goto out;
+		}
+		frame_free_arrays(&f);
+		v->u.object.keys = keys;
+		v->u.object.values = values;
+	} else {
+		size_t n = v->u.array.len;
+		yajl_val *values = arena_copy(b->arena, v->u.array.values, n * sizeof(yajl_val));
+		if (!values) {
+			oom(b);
+			goto out;
+		}
+		frame_free_arrays(&f);
+		v->u.array.values = values;
+	}
+	r = attach(b, v, f.anchor, m, root);
+	free(f.anchor);
+	return r;
+out:
+	frame_free_arrays(&f);
+	free(f.anchor);
+	return r;
+}
+
+/* Lines of each document and of each List item, for km_object.line. */
+struct doc_lines {
+	int doc;
+	int *items;
+	size_t n_items;
+};
 
 static const char *kind_of(yajl_val obj)
 {
@@ -323,8 +569,7 @@ static int add_object(struct km_file *f, const char *what, size_t doc, size_t n_
 }
 
 /* Objects of each document: the document itself, or a List's items. */
-static int collect_objects(struct km_file *f, const char *what, const int *lines, const int *const *item_lines,
-			   struct kelp_err *err)
+static int collect_objects(struct km_file *f, const char *what, const struct doc_lines *lines, struct kelp_err *err)
 {
 	for (size_t d = 0; d < f->n_docs; d++) {
 		yajl_val root = f->docs[d].v;
@@ -337,11 +582,11 @@ static int collect_objects(struct km_file *f, const char *what, const int *lines
 				yajl_val it = items->u.array.values[i];
 				if (!YAJL_IS_OBJECT(it))
 					return kelp_fail(err, EINVAL, "%s: items[%zu]: expected an object", what, i);
-				if (add_object(f, what, d, f->n_docs, (long)i, item_lines[d] ? item_lines[d][i] : lines[d], it,
-					       err) < 0)
+				int line = i < lines[d].n_items ? lines[d].items[i] : lines[d].doc;
+				if (add_object(f, what, d, f->n_docs, (long)i, line, it, err) < 0)
 					return -1;
 			}
-		} else if (add_object(f, what, d, f->n_docs, -1, lines[d], root, err) < 0) {
+		} else if (add_object(f, what, d, f->n_docs, -1, lines[d].doc, root, err) < 0) {
 			return -1;
 		}
 	}
@@ -352,133 +597,140 @@ void km_file_free(struct km_file *f)
 {
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->n_docs; i++)
-		yajl_tree_free(f->docs[i].v);
+	arena_free(f->arena);
 	free(f->docs);
 	free(f->objects);
 	free(f->path);
 	memset(f, 0, sizeof(*f));
 }
 
-/* Each document's line, and for a List the line of each item, so errors can point at it. */
-struct lines {
-	int *doc;
-	int **items;
-	size_t n;
-};
-
-static void lines_free(struct lines *l)
+/* One event into the tree; *root gets a completed document's root. */
+static int feed(struct builder *b, yaml_event_t *e, yajl_val *root)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i]);
-	free(l->items);
-	free(l->doc);
-}
-
-static int item_lines(yaml_document_t *doc, yaml_node_t *root, int **ret)
-{
-	*ret = NULL;
-	if (root->type != YAML_MAPPING_NODE)
-		return 0;
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key), *v = yaml_document_get_node(doc, p->value);
-		if (!k || !v || k->type != YAML_SCALAR_NODE || strcmp((char *)k->data.scalar.value, "items") != 0 ||
-		    v->type != YAML_SEQUENCE_NODE)
-			continue;
-		size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-		if (!(*ret = calloc(n + 1, sizeof(int))))
+	if (b->depth == 0)
+		b->root_line = (int)e->start_mark.line + 1;
+	switch (e->type) {
+	case YAML_SEQUENCE_START_EVENT:
+		return push(b, yajl_t_array, e->data.sequence_start.anchor, e->start_mark);
+	case YAML_MAPPING_START_EVENT:
+		/* a collection cannot be a key */
+		if (b->depth > 0 && b->stack[b->depth - 1].v->type == yajl_t_object && !b->stack[b->depth - 1].key)
+			return fail_at(b, e->start_mark, "a mapping key is not a plain string%s", "");
+		return push(b, yajl_t_object, e->data.mapping_start.anchor, e->start_mark);
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		return pop(b, e->start_mark, root);
+	case YAML_SCALAR_EVENT: {
+		if (count_value(b, e->start_mark) < 0)
 			return -1;
-		for (size_t i = 0; i < n; i++) {
-			yaml_node_t *it = yaml_document_get_node(doc, v->data.sequence.items.start[i]);
-			(*ret)[i] = it ? (int)it->start_mark.line + 1 : 0;
-		}
+		yajl_val v = scalar(b, e);
+		if (!v)
+			return b->failed ? -1 : oom(b);
+		return attach(b, v, (const char *)e->data.scalar.anchor, e->start_mark, root);
 	}
-	return 0;
+	case YAML_ALIAS_EVENT: {
+		const char *name = (const char *)e->data.alias.anchor;
+		for (size_t i = b->n_anchors; i-- > 0;)
+			if (strcmp(b->anchors[i].name, name) == 0) {
+				yajl_val v = copy_value(b, b->anchors[i].v, e->start_mark);
+				if (!v)
+					return b->failed ? -1 : oom(b);
+				return attach(b, v, NULL, e->start_mark, root);
+			}
+		return fail_at(b, e->start_mark, "an alias to an unknown anchor '%.64s'", name);
+	}
+	default:
+		return 0;
+	}
 }
 
 int km_parse(const char *buf, size_t len, const char *what, struct km_file *ret, struct kelp_err *err)
 {
 	struct km_file f = {0};
-	struct lines ln = {0};
+	struct builder b = {.what = what, .err = err, .budget = KM_ALIAS_EXTRA};
+	struct doc_lines *lines = NULL;
+	size_t n_lines = 0;
 	yaml_parser_t parser;
 	int r = -1;
 
-	if (!(f.path = strdup(what)))
+	if (!(f.path = strdup(what)) || !(f.arena = calloc(1, sizeof(struct km_arena)))) {
+		free(f.path);
 		return kelp_error(err, ENOMEM, "%s", what);
+	}
+	b.arena = f.arena;
 	if (!yaml_parser_initialize(&parser)) {
 		free(f.path);
 		return kelp_error(err, ENOMEM, "%s: YAML parser", what);
 	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	/* a document's values are bounded by the input (each needs a byte or more), aliases add at
+	 * most KM_ALIAS_EXTRA */
+	b.budget = len + KM_ALIAS_EXTRA;
 	for (;;) {
-		yaml_document_t doc;
-		if (!yaml_parser_load(&parser, &doc)) {
+		yaml_event_t e;
+		if (!yaml_parser_parse(&parser, &e)) {
 			kelp_fail(err, EINVAL, "%s:%zu:%zu: %s%s%s", what, parser.problem_mark.line + 1,
 				  parser.problem_mark.column + 1, parser.problem ? parser.problem : "YAML error",
 				  parser.context ? " " : "", parser.context ? parser.context : "");
 			goto out;
 		}
-		yaml_node_t *root = yaml_document_get_root_node(&doc);
-		if (!root) { /* the end of the stream */
-			yaml_document_delete(&doc);
-			break;
+		yaml_event_type_t type = e.type;
+		yajl_val root = NULL;
+		int fr = 0;
+		if (type == YAML_DOCUMENT_START_EVENT) {
+
+			b.values = 0;
+			anchors_clear(&b);
+		} else if (type == YAML_DOCUMENT_END_EVENT || type == YAML_STREAM_END_EVENT) {
+			anchors_clear(&b);
+		} else {
+			fr = feed(&b, &e, &root);
 		}
-		struct conv c = {.doc = &doc,
-				 .what = what,
-				 .budget = (size_t)(doc.nodes.top - doc.nodes.start) + KM_ALIAS_EXTRA,
-				 .err = err};
-		yajl_val v = NULL;
-		/* An empty document ("---" alone, or a comment) is skipped, as kubectl does. */
-		bool empty = root->type == YAML_SCALAR_NODE && root->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-			     one_of((const char *)root->data.scalar.value, nulls);
-		if (!empty) {
-			if (root->type != YAML_MAPPING_NODE) {
-				at(&c, root, "a document is not a mapping (an object)%s", "");
-				yaml_document_delete(&doc);
+		yaml_event_delete(&e);
+		if (fr < 0)
+			goto out;
+		if (root) {
+			/* an empty document ("---" alone, or a comment) is skipped, as kubectl does */
+			if (root->type == yajl_t_null) {
+				/* nothing to keep */
+			} else if (root->type != yajl_t_object) {
+				kelp_fail(err, EINVAL, "%s:%d:1: a document is not a mapping (an object)", what, b.root_line);
 				goto out;
+			} else {
+				struct kj *docs = realloc(f.docs, (f.n_docs + 1) * sizeof(*docs));
+				struct doc_lines *dl = realloc(lines, (f.n_docs + 1) * sizeof(*dl));
+				if (docs)
+					f.docs = docs;
+				if (dl)
+					lines = dl;
+				if (!docs || !dl) {
+					kelp_error(err, ENOMEM, "%s", what);
+					goto out;
+				}
+				memset(&f.docs[f.n_docs], 0, sizeof(f.docs[0]));
+				f.docs[f.n_docs].v = root;
+				lines[n_lines++] = (struct doc_lines){b.root_line, b.item_lines, b.n_item_lines};
+				f.n_docs++;
 			}
-			v = convert(&c, root, 0);
+			b.item_lines = NULL;
+			b.n_item_lines = 0;
 		}
-		int line = (int)root->start_mark.line + 1;
-		int *il = NULL;
-		if (v && item_lines(&doc, root, &il) < 0) {
-			yajl_tree_free(v);
-			v = NULL;
-			kelp_error(err, ENOMEM, "%s", what);
-		}
-		yaml_document_delete(&doc);
-		if (empty)
-			continue;
-		if (!v)
-			goto out;
-		struct kj *docs = realloc(f.docs, (f.n_docs + 1) * sizeof(*docs));
-		int *dl = realloc(ln.doc, (ln.n + 1) * sizeof(int));
-		int **items = dl ? realloc(ln.items, (ln.n + 1) * sizeof(int *)) : NULL;
-		if (docs)
-			f.docs = docs;
-		if (dl)
-			ln.doc = dl;
-		if (items)
-			ln.items = items;
-		if (!docs || !dl || !items) {
-			yajl_tree_free(v);
-			free(il);
-			kelp_error(err, ENOMEM, "%s", what);
-			goto out;
-		}
-		memset(&f.docs[f.n_docs], 0, sizeof(f.docs[0]));
-		f.docs[f.n_docs++].v = v;
-		ln.doc[ln.n] = line;
-		ln.items[ln.n++] = il;
+		if (type == YAML_STREAM_END_EVENT)
+			break;
 	}
-	if (collect_objects(&f, what, ln.doc, (const int *const *)ln.items, err) < 0)
+	if (collect_objects(&f, what, lines, err) < 0)
 		goto out;
 	*ret = f;
 	memset(&f, 0, sizeof(f));
 	r = 0;
 out:
 	yaml_parser_delete(&parser);
-	lines_free(&ln);
+	stack_clear(&b);
+	anchors_clear(&b);
+	free(b.item_lines);
+	for (size_t i = 0; i < n_lines; i++)
+		free(lines[i].items);
+	free(lines);
 	km_file_free(&f);
 	return r;
 }

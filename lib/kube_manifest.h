@@ -21,6 +21,7 @@ struct km_object {
 struct km_file {
 	char *path;
 	struct kj *docs; /* each document's root; trees owned here */
+	struct km_arena *arena; /* where every tree lives: never pass them to yajl_tree_free */
 	size_t n_docs;
 	struct km_object *objects;
 	size_t n_objects;
