@@ -286,43 +286,130 @@ int kelp_write_file_at(int dirfd, const char *path, const char *value, struct ke
 	return 0;
 }
 
+/* One directory on the way down: its name in its parent, and the parent's inode. */
+struct rm_level {
+	char *name;
+	dev_t parent_dev;
+	ino_t parent_ino;
+};
+
+/* Empty the directory dfd (on device dev; dfd is consumed). Iterative, with one directory open
+ * at a time: a tree of any depth goes within any fd limit (a hostile image layer can nest
+ * thousands of directories; one fd per level failed with EMFILE and wedged the store's GC).
+ * Back up through "..", checked against the inode seen on the way down: a directory moved
+ * meanwhile stops the removal instead of deleting somewhere else. */
 static int rm_rf_fd(int dfd, dev_t dev, struct kelp_err *err)
 {
-	DIR *d = fdopendir(dfd);
-	if (!d) {
+	struct rm_level *up = NULL;
+	size_t depth = 0, cap = 0;
+	int rc = -1;
+	DIR *dir = fdopendir(dfd);
+	if (!dir) {
 		close(dfd);
 		return kelp_error(err, errno, "fdopendir");
 	}
-	cleanup_closedir DIR *dir = d;
-	struct dirent *de;
-	while ((de = readdir(dir))) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
+	for (;;) {
+		struct dirent *de;
 		struct stat st;
-		if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
+		int sub = -1;
+		errno = 0;
+		while ((de = readdir(dir))) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			return kelp_error(err, errno, "stat %s", de->d_name);
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (st.st_dev != dev)
-				return kelp_fail(err, EBUSY, "remove %s: a mount point", de->d_name);
+			if (fstatat(dirfd(dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT) { /* gone meanwhile; errno must not look like readdir's */
+					errno = 0;
+					continue;
+				}
+				kelp_error(err, errno, "stat %s (%zu levels down)", de->d_name, depth);
+				goto out;
+			}
+			if (!S_ISDIR(st.st_mode)) {
+				if (unlinkat(dirfd(dir), de->d_name, 0) < 0 && errno != ENOENT) {
+					kelp_error(err, errno, "unlink %s (%zu levels down)", de->d_name, depth);
+					goto out;
+				}
+				errno = 0;
+				continue;
+			}
+			if (st.st_dev != dev) {
+				kelp_fail(err, EBUSY, "remove %s (%zu levels down): a mount point", de->d_name, depth);
+				goto out;
+			}
 			/* RESOLVE_NO_XDEV also catches a bind mount from the same filesystem */
-			int sub = kelp_openat2(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
-					       RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS, NULL);
-			if (sub < 0 && errno == EXDEV)
-				return kelp_fail(err, EBUSY, "remove %s: a mount point", de->d_name);
-			if (sub < 0)
-				return kelp_error(err, errno, "open %s", de->d_name);
-			if (rm_rf_fd(sub, dev, err) < 0)
-				return kelp_error_wrap(err, "%s", de->d_name);
-			if (unlinkat(dirfd(dir), de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-				return kelp_error(err, errno, "rmdir %s", de->d_name);
-		} else if (unlinkat(dirfd(dir), de->d_name, 0) < 0 && errno != ENOENT) {
-			return kelp_error(err, errno, "unlink %s", de->d_name);
+			sub = kelp_openat2(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
+					   RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS, NULL);
+			if (sub < 0) {
+				if (errno == EXDEV)
+					kelp_fail(err, EBUSY, "remove %s (%zu levels down): a mount point", de->d_name, depth);
+				else
+					kelp_error(err, errno, "open %s (%zu levels down)", de->d_name, depth);
+				goto out;
+			}
+			break;
 		}
+		if (!de && errno) {
+			kelp_error(err, errno, "read directory (%zu levels down)", depth);
+			goto out;
+		}
+		if (sub >= 0) {
+			/* down: the directory just read is read again from its start on the way back */
+			struct stat self;
+			if (fstat(dirfd(dir), &self) < 0) {
+				kelp_error(err, errno, "stat directory (%zu levels down)", depth);
+				close(sub);
+				goto out;
+			}
+			if (depth == cap) {
+				cap = cap ? 2 * cap : 16;
+				up = xrealloc(up, cap * sizeof(*up));
+			}
+			up[depth++] = (struct rm_level){xstrdup(de->d_name), self.st_dev, self.st_ino};
+			closedir(dir);
+			dir = fdopendir(sub);
+			if (!dir) {
+				close(sub);
+				kelp_error(err, errno, "fdopendir");
+				goto out;
+			}
+			continue;
+		}
+		if (depth == 0)
+			break; /* the directory given is empty */
+		/* up: this directory is empty, remove it from its parent */
+		int parent = openat(dirfd(dir), "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		struct rm_level *l = &up[depth - 1];
+		if (parent < 0) {
+			kelp_error(err, errno, "open the parent of %s (%zu levels down)", l->name, depth);
+			goto out;
+		}
+		if (fstat(parent, &st) < 0 || st.st_dev != l->parent_dev || st.st_ino != l->parent_ino) {
+			close(parent);
+			kelp_fail(err, EBUSY, "remove %s (%zu levels down): moved while being removed", l->name, depth);
+			goto out;
+		}
+		closedir(dir);
+		dir = fdopendir(parent);
+		if (!dir) {
+			close(parent);
+			kelp_error(err, errno, "fdopendir");
+			goto out;
+		}
+		if (unlinkat(dirfd(dir), l->name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+			kelp_error(err, errno, "rmdir %s (%zu levels down)", l->name, depth);
+			goto out;
+		}
+		free(l->name);
+		depth--;
 	}
-	return 0;
+	rc = 0;
+out:
+	if (dir)
+		closedir(dir);
+	while (depth > 0)
+		free(up[--depth].name);
+	free(up);
+	return rc;
 }
 
 int kelp_rm_rf_at(int dirfd, const char *name, struct kelp_err *err)

@@ -6,12 +6,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "cleanup.h"
 #include "store.h"
 
+/* In one IMMEDIATE transaction: it takes the write lock first, so a second process creating
+ * the same fresh store waits (busy timeout) instead of failing with "database is locked" when
+ * its read of the schema turns into a write. */
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA foreign_keys=ON;"
+	"BEGIN IMMEDIATE;"
 	"CREATE TABLE IF NOT EXISTS images(name TEXT PRIMARY KEY, manifest TEXT NOT NULL, config TEXT NOT NULL,"
 	" repo_digest TEXT, size INTEGER NOT NULL, created INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS image_blobs(name TEXT NOT NULL REFERENCES images(name) ON DELETE CASCADE,"
@@ -23,7 +27,8 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS image_layers_diff ON image_layers(diff_id);"
 	"CREATE TABLE IF NOT EXISTS containers(id TEXT PRIMARY KEY, image TEXT NOT NULL, created INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS container_layers(id TEXT NOT NULL REFERENCES containers(id) ON DELETE CASCADE,"
-	" diff_id TEXT NOT NULL, PRIMARY KEY(id, diff_id));";
+	" diff_id TEXT NOT NULL, PRIMARY KEY(id, diff_id));"
+	"COMMIT;";
 
 static int db_fail(struct kimg_store *s, struct kelp_err *err, const char *what)
 {
@@ -39,8 +44,20 @@ int kimg_db_open(struct kimg_store *s, struct kelp_err *err)
 		return kelp_fail(err, EIO, "open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(r));
 	/* the CLI and kelpd share the file: wait for the other's transaction instead of failing */
 	sqlite3_busy_timeout(s->db, 30000);
-	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(s, err, "create schema");
+	/* Switching a new file to WAL needs it to itself and does not call the busy handler:
+	 * retry for as long as the busy timeout would wait. */
+	int rc;
+	for (int i = 0; (rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL;", NULL, NULL, NULL)) == SQLITE_BUSY && i < 3000; i++)
+		usleep(10000);
+	if (rc != SQLITE_OK)
+		return db_fail(s, err, "set WAL journal mode");
+	if (sqlite3_exec(s->db, "PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(s, err, "enable foreign keys");
+	if (sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		db_fail(s, err, "create schema");
+		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+		return -1;
+	}
 	return 0;
 }
 

@@ -305,12 +305,19 @@ int kimg_extract(struct archive *a, int rootfd, struct kelp_err *err)
 	return 0;
 }
 
+void kimg_layer_filters(struct archive *a)
+{
+	archive_read_support_filter_none(a);
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_zstd(a);
+}
+
 int kimg_extract_fd(int fd, int rootfd, struct kelp_err *err)
 {
 	struct archive *a = archive_read_new();
 	if (!a)
 		abort();
-	archive_read_support_filter_all(a);
+	kimg_layer_filters(a);
 	archive_read_support_format_tar(a);
 	int rc = -1;
 	if (archive_read_open_fd(a, fd, 1 << 20) != ARCHIVE_OK)

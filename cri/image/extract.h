@@ -12,3 +12,6 @@
 int kimg_extract(struct archive *a, int rootfd, struct kelp_err *err);
 /* Open fd (plain tar, gzip or zstd) and extract it into rootfd; for tests and imports. */
 int kimg_extract_fd(int fd, int rootfd, struct kelp_err *err);
+/* The compressions a layer may have (OCI: none, gzip, zstd), all in process: libarchive's
+ * "all" would also run external programs (lrzip, lzop, grzip) on a hostile blob. */
+void kimg_layer_filters(struct archive *a);

@@ -56,7 +56,7 @@ static int extract_hashed(int blobfd, int dirfd, const char *blob, char out[KIMG
 	struct tee t = {.outer = outer, .h = kimg_hash_new(), .buf = xmalloc(1 << 20)};
 	struct archive_entry *raw;
 	int rc = -1;
-	archive_read_support_filter_all(outer);
+	kimg_layer_filters(outer);
 	archive_read_support_format_raw(outer);
 	archive_read_support_format_tar(tar);
 	if (archive_read_open_fd(outer, blobfd, 1 << 20) != ARCHIVE_OK || archive_read_next_header(outer, &raw) != ARCHIVE_OK) {

@@ -24,7 +24,7 @@ kd image pull -q "$R/test/big:1" >"$TEST_TMP/p2" 2>&1 &
 p2=$!
 wait $p1; r1=$?
 wait $p2; r2=$?
-check_eq "two concurrent pulls both succeed" "0 0" "$r1 $r2"
+check_eq "two concurrent pulls both succeed" "0 0" "$r1 $r2" || sed "s/^/  pull: /" "$TEST_TMP/p1" "$TEST_TMP/p2" >&2
 layers=$(kd image inspect "$R/test/big:1" | jq -r '.layers[].digest')
 n=0
 for d in $layers; do

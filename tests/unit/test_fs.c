@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -652,6 +653,40 @@ static void test_rm_rf_stops_at_bind_mount_of_same_fs(void **state)
 	assert_int_equal(err.code, EBUSY);
 }
 
+/* A tree deeper than the fd limit (an image layer can nest thousands of directories, see
+ * tests/fuzz/crashes/fuzz_image_layer-1) goes with one directory open at a time. */
+static void test_rm_rf_deeper_than_fd_limit(void **state)
+{
+	struct fx *f = *state;
+	struct kelp_err err = { 0 };
+	mkdirs(f, "deep");
+	int cur = openat(f->dfd, "deep", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(cur >= 0);
+	for (int i = 0; i < 1100; i++) {
+		if (i % 100 == 0) {
+			int fd = openat(cur, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+			assert_true(fd >= 0);
+			close(fd);
+		}
+		assert_int_equal(mkdirat(cur, "a", 0755), 0);
+		int next = openat(cur, "a", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(next >= 0);
+		close(cur);
+		cur = next;
+	}
+	close(cur);
+	struct rlimit rl, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	low.rlim_cur = 256;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int r = kelp_rm_rf_at(f->dfd, "deep", &err);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (r < 0)
+		failf("remove 1100 levels within 256 fds: %.200s", err.msg);
+	assert_false(exists(f, "deep"));
+}
+
 /* ---- names and small helpers -------------------------------------------------------------- */
 
 static void test_name_is_safe(void **state)
@@ -808,6 +843,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mkfile_in_root, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mkfile_in_root_parent_mode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rm_rf_basic, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rm_rf_deeper_than_fd_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rm_rf_stops_at_tmpfs_mount, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rm_rf_stops_at_bind_mount_of_same_fs, setup, teardown),
 		cmocka_unit_test(test_name_is_safe),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -288,6 +289,34 @@ static void test_hardlink_out(void **state)
 	assert_int_equal(st.st_nlink, 1);
 }
 
+/* tests/fuzz/crashes/fuzz_image_layer-1, found by fuzz_image_layer: 1100 nested directories
+ * extract fine, and the store's GC (kelp_rm_rf_at) must remove them again within the fd limit a
+ * service gets (1024), or that layer stays forever and every later GC fails on it. */
+static void test_deep_layer_removable(void **state)
+{
+	struct fx *f = *state;
+	if (geteuid() != 0)
+		skip_because("needs root (chown of extracted files)");
+	cleanup_close int fd = open("tests/fuzz/crashes/fuzz_image_layer-1", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(lseek(fd, 1, SEEK_SET), 1); /* byte 0 selects the harness's path */
+	struct kelp_err err = {0};
+	if (kimg_extract_fd(fd, f->rootfd, &err) < 0)
+		failf("extract: %s", err.msg);
+	assert_int_equal(faccessat(f->rootfd, "a/a/a/a", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+	struct rlimit rl, low;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	low = rl;
+	if (low.rlim_cur > 1024)
+		low.rlim_cur = 1024;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	int r = kelp_rm_rf_at(f->rootfd, "a", &err);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (r < 0)
+		failf("remove the extracted layer within 1024 fds: %.200s", err.msg);
+	assert_int_equal(faccessat(f->rootfd, "a", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+}
+
 /* Layers in a store: diffIDs of plain, gzip and zstd layers checked; a wrong one leaves nothing. */
 static void test_store_layers(void **state)
 {
@@ -383,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_absolute, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hardlink_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deep_layer_removable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_layers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ingest, setup, teardown),
 	};
