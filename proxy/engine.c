@@ -659,16 +659,19 @@ int kp_engine_run(struct kp_engine *e, struct change *ch, size_t n, bool full, d
 		if (c->is_svc) {
 			struct affected *a = affected_add(&affidx, &aff, &n_aff, &cap_aff, svcrec_get(e, c->key, true), c->key);
 			a->svc_change = c;
+			kp_state_touch(e, c->key);
 		} else {
 			void **v = hmap_gets(&e->slices, c->key);
 			if (v) {
 				struct slicerec *sr = *v;
 				svc_key(k, sizeof(k), sr->sl->ns, sr->sl->service);
 				affected_add(&affidx, &aff, &n_aff, &cap_aff, svcrec_get(e, k, true), k);
+				kp_state_touch(e, k);
 			}
 			if (c->sl) {
 				svc_key(k, sizeof(k), c->sl->ns, c->sl->service);
 				affected_add(&affidx, &aff, &n_aff, &cap_aff, svcrec_get(e, k, true), k);
+				kp_state_touch(e, k);
 			}
 		}
 	}

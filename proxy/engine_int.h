@@ -2,11 +2,15 @@
  * reading inputs, state.c: the state file). */
 #pragma once
 #include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "elems.h"
 #include "hmap.h"
 #include "model.h"
 #include "proxy.h"
+
+#define KP_STATE_SHARDS 64
 
 struct svcrec {
 	struct kp_service *svc; /* NULL when only slices are known */
@@ -65,7 +69,20 @@ struct kp_engine {
 	uint64_t errors_this_sync;
 	size_t total_elems;
 	bool dry_run;
+	/* state shards (state.c) whose services changed since they were last written; all of
+	 * them until the first write of this process */
+	uint8_t state_dirty[KP_STATE_SHARDS / 8];
+	bool state_written;
 };
+
+/* The state's services are spread over KP_STATE_SHARDS files by a hash of "ns/name" (slices
+ * go with their service), so that a change rewrites only the shards of the services it touched. */
+unsigned kp_state_shard(const char *svc_key, size_t len);
+static inline void kp_state_touch(struct kp_engine *e, const char *svc_key)
+{
+	unsigned s = kp_state_shard(svc_key, strlen(svc_key));
+	e->state_dirty[s / 8] |= (uint8_t)(1u << (s % 8));
+}
 
 void kp_report(struct kp_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kp_change_free(struct change *c);
