@@ -222,7 +222,13 @@ int kelp_atomic_write_nodirsync(int dirfd, const char *name, const void *buf, si
 
 int kelp_read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct kelp_err *err)
 {
-	size_t cap = max < 4096 ? max : 4096, len = 0;
+	size_t cap = 4096, len = 0;
+	/* a regular file's size (+1 to see the EOF) saves the growing: one read, no realloc */
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+		cap = (size_t)st.st_size + 1;
+	if (cap > max)
+		cap = max;
 	cleanup_free char *buf = xmalloc(cap + 1);
 	for (;;) {
 		if (len == cap) {
