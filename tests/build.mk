@@ -87,6 +87,7 @@ FUZZ_COV_SRCS_fuzz_cni_conf := cni-plugins/common/cni.c cni-plugins/common/resul
 	cni-plugins/host-local/config.c cni-plugins/bridge/config.c cni-plugins/vxlan/overlay.c
 FUZZ_COV_SRCS_fuzz_image_manifest := cri/image/manifest.c
 FUZZ_COV_SRCS_fuzz_image_layer := cri/image/extract.c cri/image/unpack.c
+FUZZ_COV_SRCS_fuzz_kube_manifest := lib/kube_manifest.c
 FUZZ_COV := $(BUILD)/fuzzcov
 .PHONY: fuzz-cov
 fuzz-cov:
