@@ -309,7 +309,9 @@ static void gen_shard(struct kp_engine *e, yajl_gen g, void *ctx)
 			v[n_svc++] = v[i];
 			v[i] = t;
 		}
-	qsort(v, n_svc, sizeof(*v), cmp_svcrec);
+	/* an empty shard has no array at all: qsort's pointer must not be NULL, even for 0 */
+	if (n_svc > 1)
+		qsort(v, n_svc, sizeof(*v), cmp_svcrec);
 	kg_key(g, "services");
 	yajl_gen_array_open(g);
 	for (size_t i = 0; i < n_svc; i++) {
