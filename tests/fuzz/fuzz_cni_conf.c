@@ -2,7 +2,7 @@
  * configuration, run through the exec protocol (cni_run: cniVersion/cniVersions negotiation,
  * name/type, prevResult, runtimeConfig, GC's valid-attachments) into a plugin whose handlers
  * parse the config as each plugin family does: host-local's ipam object, bridge's fields,
- * vxlan's overlay fields. The handlers touch no system state (no netns, no store). */
+ * portmap's runtimeConfig.portMappings, vxlan's overlay fields. The handlers touch no system state (no netns, no store). */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include "bridge/config.h"
 #include "cni.h"
 #include "host-local/config.h"
+#include "portmap/config.h"
 #include "vxlan/overlay.h"
 
 static int devnull = -1;
@@ -32,6 +33,10 @@ static int parse_all(struct cni_req *req, struct cni_err *err)
 	ignored = (struct cni_err){0};
 	(void)vx_conf_parse(&req->conf, &vx, &ignored);
 	vx_conf_free(&vx);
+	ignored = (struct cni_err){0};
+	struct mapping pm[PM_MAX];
+	size_t n_pm = 0;
+	(void)pm_parse_mappings(req, pm, &n_pm, &ignored);
 	(void)err;
 	return 0;
 }
