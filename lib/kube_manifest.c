@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "fs.h"
+#include "kube_manifest_fast.h"
 
 #define KM_FILE_MAX (64u << 20)
 #define KM_DEPTH_MAX 256
@@ -644,95 +645,124 @@ static int feed(struct builder *b, yaml_event_t *e, yajl_val *root)
 	}
 }
 
-int km_parse(const char *buf, size_t len, const char *what, struct km_file *ret, struct kelp_err *err)
-{
-	struct km_file f = {0};
-	struct builder b = {.what = what, .err = err, .budget = KM_ALIAS_EXTRA};
-	struct doc_lines *lines = NULL;
-	size_t n_lines = 0;
-	yaml_parser_t parser;
-	int r = -1;
+/* One parse of a buffer: the builder and what it has made so far. */
+struct parse {
+	struct km_file f;
+	struct builder b;
+	struct doc_lines *lines;
+	size_t n_lines;
+	const char *what;
+	struct kelp_err *err;
+};
 
-	if (!(f.path = strdup(what)) || !(f.arena = calloc(1, sizeof(struct km_arena)))) {
-		free(f.path);
-		return kelp_error(err, ENOMEM, "%s", what);
+/* One event from either reader into the tree; a completed document joins f.docs. */
+static int on_event(void *arg, yaml_event_t *e)
+{
+	struct parse *p = arg;
+	yajl_val root = NULL;
+	if (e->type == YAML_DOCUMENT_START_EVENT) {
+		p->b.values = 0;
+		anchors_clear(&p->b);
+	} else if (e->type == YAML_DOCUMENT_END_EVENT || e->type == YAML_STREAM_END_EVENT) {
+		anchors_clear(&p->b);
+	} else if (feed(&p->b, e, &root) < 0) {
+		return -1;
 	}
-	b.arena = f.arena;
-	if (!yaml_parser_initialize(&parser)) {
-		free(f.path);
-		return kelp_error(err, ENOMEM, "%s: YAML parser", what);
+	if (!root)
+		return 0;
+	/* an empty document ("---" alone, or a comment) is skipped, as kubectl does */
+	if (root->type == yajl_t_object) {
+		struct kj *docs = realloc(p->f.docs, (p->f.n_docs + 1) * sizeof(*docs));
+		struct doc_lines *dl = realloc(p->lines, (p->f.n_docs + 1) * sizeof(*dl));
+		if (docs)
+			p->f.docs = docs;
+		if (dl)
+			p->lines = dl;
+		if (!docs || !dl)
+			return kelp_error(p->err, ENOMEM, "%s", p->what);
+		memset(&p->f.docs[p->f.n_docs], 0, sizeof(p->f.docs[0]));
+		p->f.docs[p->f.n_docs].v = root;
+		p->lines[p->n_lines++] = (struct doc_lines){p->b.root_line, p->b.item_lines, p->b.n_item_lines};
+		p->f.n_docs++;
+	} else if (root->type != yajl_t_null) {
+		return kelp_fail(p->err, EINVAL, "%s:%d:1: a document is not a mapping (an object)", p->what,
+				 p->b.root_line);
 	}
+	p->b.item_lines = NULL;
+	p->b.n_item_lines = 0;
+	return 0;
+}
+
+static int read_libyaml(struct parse *p, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	if (!yaml_parser_initialize(&parser))
+		return kelp_error(p->err, ENOMEM, "%s: YAML parser", p->what);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
-	/* a document's values are bounded by the input (each needs a byte or more), aliases add at
-	 * most KM_ALIAS_EXTRA */
-	b.budget = len + KM_ALIAS_EXTRA;
-	for (;;) {
+	int r = 0;
+	for (bool end = false; !end && r == 0;) {
 		yaml_event_t e;
 		if (!yaml_parser_parse(&parser, &e)) {
-			kelp_fail(err, EINVAL, "%s:%zu:%zu: %s%s%s", what, parser.problem_mark.line + 1,
-				  parser.problem_mark.column + 1, parser.problem ? parser.problem : "YAML error",
-				  parser.context ? " " : "", parser.context ? parser.context : "");
-			goto out;
-		}
-		yaml_event_type_t type = e.type;
-		yajl_val root = NULL;
-		int fr = 0;
-		if (type == YAML_DOCUMENT_START_EVENT) {
-
-			b.values = 0;
-			anchors_clear(&b);
-		} else if (type == YAML_DOCUMENT_END_EVENT || type == YAML_STREAM_END_EVENT) {
-			anchors_clear(&b);
-		} else {
-			fr = feed(&b, &e, &root);
-		}
-		yaml_event_delete(&e);
-		if (fr < 0)
-			goto out;
-		if (root) {
-			/* an empty document ("---" alone, or a comment) is skipped, as kubectl does */
-			if (root->type == yajl_t_null) {
-				/* nothing to keep */
-			} else if (root->type != yajl_t_object) {
-				kelp_fail(err, EINVAL, "%s:%d:1: a document is not a mapping (an object)", what, b.root_line);
-				goto out;
-			} else {
-				struct kj *docs = realloc(f.docs, (f.n_docs + 1) * sizeof(*docs));
-				struct doc_lines *dl = realloc(lines, (f.n_docs + 1) * sizeof(*dl));
-				if (docs)
-					f.docs = docs;
-				if (dl)
-					lines = dl;
-				if (!docs || !dl) {
-					kelp_error(err, ENOMEM, "%s", what);
-					goto out;
-				}
-				memset(&f.docs[f.n_docs], 0, sizeof(f.docs[0]));
-				f.docs[f.n_docs].v = root;
-				lines[n_lines++] = (struct doc_lines){b.root_line, b.item_lines, b.n_item_lines};
-				f.n_docs++;
-			}
-			b.item_lines = NULL;
-			b.n_item_lines = 0;
-		}
-		if (type == YAML_STREAM_END_EVENT)
+			r = kelp_fail(p->err, EINVAL, "%s:%zu:%zu: %s%s%s", p->what, parser.problem_mark.line + 1,
+				      parser.problem_mark.column + 1, parser.problem ? parser.problem : "YAML error",
+				      parser.context ? " " : "", parser.context ? parser.context : "");
 			break;
+		}
+		end = e.type == YAML_STREAM_END_EVENT;
+		r = on_event(p, &e);
+		yaml_event_delete(&e);
 	}
-	if (collect_objects(&f, what, lines, err) < 0)
-		goto out;
-	*ret = f;
-	memset(&f, 0, sizeof(f));
-	r = 0;
-out:
 	yaml_parser_delete(&parser);
-	stack_clear(&b);
-	anchors_clear(&b);
-	free(b.item_lines);
-	for (size_t i = 0; i < n_lines; i++)
-		free(lines[i].items);
-	free(lines);
-	km_file_free(&f);
 	return r;
+}
+
+/* 0, -1 with err set, or KMF_GIVE_UP (fast reader only) */
+static int parse_once(const char *buf, size_t len, const char *what, bool fast, struct km_file *ret,
+		      struct kelp_err *err)
+{
+	struct parse p = {.what = what, .err = err};
+	p.b = (struct builder){.what = what, .err = err};
+	if (!(p.f.path = strdup(what)) || !(p.f.arena = calloc(1, sizeof(struct km_arena)))) {
+		free(p.f.path);
+		return kelp_error(err, ENOMEM, "%s", what);
+	}
+	p.b.arena = p.f.arena;
+	/* a document's values are bounded by the input (each needs a byte or more), aliases add at
+	 * most KM_ALIAS_EXTRA */
+	p.b.budget = len + KM_ALIAS_EXTRA;
+	int r = fast ? kmf_scan(buf, len, on_event, &p) : read_libyaml(&p, buf, len);
+	if (r == 0 && collect_objects(&p.f, what, p.lines, err) < 0)
+		r = -1;
+	if (r == 0) {
+		*ret = p.f;
+		memset(&p.f, 0, sizeof(p.f));
+	}
+	stack_clear(&p.b);
+	anchors_clear(&p.b);
+	free(p.b.item_lines);
+	for (size_t i = 0; i < p.n_lines; i++)
+		free(p.lines[i].items);
+	free(p.lines);
+	km_file_free(&p.f);
+	return r;
+}
+
+int km_parse_with(const char *buf, size_t len, const char *what, enum km_reader how, struct km_file *ret,
+		  struct kelp_err *err)
+{
+	if (how != KM_READ_LIBYAML) {
+		int r = parse_once(buf, len, what, true, ret, err);
+		if (r == 0 || how == KM_READ_FAST)
+			return r == KMF_GIVE_UP ? KM_NOT_FAST : r;
+	}
+	/* outside the fast reader's subset, or wrong: libyaml reads it again and says what is wrong
+	 * in its own words */
+	return parse_once(buf, len, what, false, ret, err);
+}
+
+int km_parse(const char *buf, size_t len, const char *what, struct km_file *ret, struct kelp_err *err)
+{
+	return km_parse_with(buf, len, what, KM_READ_AUTO, ret, err);
 }
 
 int km_read_file(const char *path, struct km_file *ret, struct kelp_err *err)

@@ -32,6 +32,16 @@ struct km_file {
  * YAML 1.2 core schema (plus yes/no/on/off booleans, as kubectl's parser reads them); quoted
  * ones are always strings. Aliases are expanded, with a bound on the total size. */
 int km_parse(const char *buf, size_t len, const char *what, struct km_file *ret, struct kelp_err *err);
+/* km_parse with a chosen reader, for tests: the fast reader handles the block YAML kubectl
+ * writes (lib/kube_manifest_fast.h) and hands anything else, and every error, to libyaml. */
+enum km_reader {
+	KM_READ_AUTO,    /* fast, then libyaml when the fast reader gives up or fails (km_parse) */
+	KM_READ_LIBYAML, /* libyaml only */
+	KM_READ_FAST,    /* fast only: KM_NOT_FAST where it gives up */
+};
+#define KM_NOT_FAST 1
+int km_parse_with(const char *buf, size_t len, const char *what, enum km_reader how, struct km_file *ret,
+		  struct kelp_err *err);
 /* Read and parse one file (at most 64 MiB). */
 int km_read_file(const char *path, struct km_file *ret, struct kelp_err *err);
 void km_file_free(struct km_file *f);

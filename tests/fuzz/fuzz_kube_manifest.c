@@ -1,7 +1,9 @@
 /* libFuzzer target: lib/kube_manifest.c (YAML or JSON Kubernetes manifests, several documents,
  * Lists, aliases). Properties checked on every input, not only "no crash": a parse that succeeds
  * gives objects that are JSON objects; each document written out as JSON by yajl reads back
- * with kj_parse; a failure leaves the result untouched and explains itself. */
+ * with kj_parse; a failure leaves the result untouched and explains itself. And the fast reader
+ * (lib/kube_manifest_fast.c) against libyaml: wherever it does not give up, both readers agree
+ * on success or failure, and on success their trees, objects and line numbers are the same. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,8 +52,73 @@ static bool gen_value(yajl_gen g, yajl_val v)
 	return ok;
 }
 
+static bool same_value(yajl_val a, yajl_val b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case yajl_t_string:
+		return strcmp(a->u.string, b->u.string) == 0;
+	case yajl_t_number:
+		return strcmp(a->u.number.r, b->u.number.r) == 0 && a->u.number.flags == b->u.number.flags &&
+		       (!YAJL_IS_INTEGER(a) || a->u.number.i == b->u.number.i);
+	case yajl_t_object:
+		if (a->u.object.len != b->u.object.len)
+			return false;
+		for (size_t i = 0; i < a->u.object.len; i++)
+			if (strcmp(a->u.object.keys[i], b->u.object.keys[i]) != 0 ||
+			    !same_value(a->u.object.values[i], b->u.object.values[i]))
+				return false;
+		return true;
+	case yajl_t_array:
+		if (a->u.array.len != b->u.array.len)
+			return false;
+		for (size_t i = 0; i < a->u.array.len; i++)
+			if (!same_value(a->u.array.values[i], b->u.array.values[i]))
+				return false;
+		return true;
+	default:
+		return true;
+	}
+}
+
+/* The fast reader where it reads the input, against libyaml. */
+static void differential(const uint8_t *data, size_t size)
+{
+	struct km_file fast = {0}, slow = {0};
+	struct kelp_err ef = {0}, es = {0};
+	int rf = km_parse_with((const char *)data, size, "fuzz.yaml", KM_READ_FAST, &fast, &ef);
+	if (rf == KM_NOT_FAST)
+		return;
+	int rs = km_parse_with((const char *)data, size, "fuzz.yaml", KM_READ_LIBYAML, &slow, &es);
+	if (rf != rs) {
+		fprintf(stderr, "DIVERGENCE: fast reader %d (%s), libyaml %d (%s)\n", rf, ef.msg, rs, es.msg);
+		abort();
+	}
+	if (rf == 0) {
+		if (fast.n_docs != slow.n_docs || fast.n_objects != slow.n_objects)
+			abort();
+		for (size_t d = 0; d < fast.n_docs; d++)
+			if (!same_value(fast.docs[d].v, slow.docs[d].v)) {
+				fprintf(stderr, "DIVERGENCE: document %zu differs\n", d + 1);
+				abort();
+			}
+		for (size_t i = 0; i < fast.n_objects; i++)
+			if (fast.objects[i].line != slow.objects[i].line ||
+			    strcmp(fast.objects[i].where, slow.objects[i].where) != 0) {
+				fprintf(stderr, "DIVERGENCE: object %zu at %d (%s), libyaml %d (%s)\n", i, fast.objects[i].line,
+					fast.objects[i].where, slow.objects[i].line, slow.objects[i].where);
+				abort();
+			}
+		km_file_free(&fast);
+		km_file_free(&slow);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	differential(data, size);
+
 	struct km_file f = {0};
 	struct kelp_err err = {0};
 	if (km_parse((const char *)data, size, "fuzz.yaml", &f, &err) < 0) {

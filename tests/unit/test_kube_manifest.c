@@ -214,6 +214,116 @@ static void test_list_files(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* A tree as text, to compare the two readers' results. */
+static void dump(yajl_val v, FILE *o)
+{
+	switch (v->type) {
+	case yajl_t_string:
+		fprintf(o, "s'%s'", v->u.string);
+		break;
+	case yajl_t_number:
+		fprintf(o, "n%s/%d", v->u.number.r, v->u.number.flags);
+		break;
+	case yajl_t_object:
+		fputc('{', o);
+		for (size_t i = 0; i < v->u.object.len; i++) {
+			fprintf(o, "%s:", v->u.object.keys[i]);
+			dump(v->u.object.values[i], o);
+			fputc(',', o);
+		}
+		fputc('}', o);
+		break;
+	case yajl_t_array:
+		fputc('[', o);
+		for (size_t i = 0; i < v->u.array.len; i++) {
+			dump(v->u.array.values[i], o);
+			fputc(',', o);
+		}
+		fputc(']', o);
+		break;
+	default:
+		fprintf(o, "%d", (int)v->type);
+	}
+}
+
+static char *file_text(const struct km_file *f)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *o = open_memstream(&text, &len);
+	assert_non_null(o);
+	for (size_t d = 0; d < f->n_docs; d++)
+		dump(f->docs[d].v, o);
+	for (size_t i = 0; i < f->n_objects; i++)
+		fprintf(o, "|%s@%d", f->objects[i].where, f->objects[i].line);
+	fclose(o);
+	return text;
+}
+
+/* The block YAML kubectl writes goes through the fast reader, and gives libyaml's tree. */
+static void test_fast_reader_matches_libyaml(void **state)
+{
+	(void)state;
+	const char *inputs[] = {
+		"apiVersion: v1\nkind: Service\nmetadata:\n  creationTimestamp: \"2026-11-30T12:00:00Z\"\n"
+		"  labels:\n    app: web\n  name: web\n  namespace: shop\nspec:\n  clusterIP: 10.96.0.11\n"
+		"  clusterIPs:\n  - 10.96.0.11\n  ports:\n  - name: http\n    nodePort: 30000\n    port: 80\n"
+		"    protocol: TCP\n    targetPort: 8080\n  selector:\n    app: web\n  type: NodePort\n"
+		"status:\n  loadBalancer: {}\n---\naddressType: IPv4\nendpoints:\n- addresses:\n  - 10.1.0.5\n"
+		"  conditions:\n    ready: true\n  nodeName: n1\n- addresses:\n  - 10.1.0.6\n  conditions:\n"
+		"    ready: false\nkind: EndpointSlice\nports:\n- port: 8080\n",
+		"apiVersion: v1\nitems:\n- kind: Service\n  metadata:\n    name: a\n- kind: Service\n  metadata:\n"
+		"    name: b\n  spec: {}\nkind: List\nmetadata:\n  resourceVersion: \"\"\n",
+		"a: -1\nb: -x\nc: 0x1F\nd: .5\ne: yes\nf: ~\ng: Null\nh: 1e3\ni: 'it''s'\nj: \"80\"\nk: []\n"
+		"l b: c  d  \nm: b:c\nn: http://x/y\no:\np:\n    q: 1\n    r:\n    - 1\n    -   s: 2\n        t: 3\n",
+		"---\n---\na: 1\n---\n",
+		"",
+		"\n\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(inputs); i++) {
+		struct km_file fast, slow;
+		struct kelp_err err = {0};
+		int r = km_parse_with(inputs[i], strlen(inputs[i]), "k.yaml", KM_READ_FAST, &fast, &err);
+		if (r != 0)
+			failf("input %zu: fast reader %s: %s", i, r == KM_NOT_FAST ? "gave up" : "failed", err.msg);
+		assert_int_equal(km_parse_with(inputs[i], strlen(inputs[i]), "k.yaml", KM_READ_LIBYAML, &slow, &err), 0);
+		cleanup_free char *a = file_text(&fast);
+		cleanup_free char *b = file_text(&slow);
+		if (strcmp(a, b) != 0)
+			failf("input %zu: fast %s\nlibyaml %s", i, a, b);
+		km_file_free(&fast);
+		km_file_free(&slow);
+	}
+}
+
+/* What the fast reader leaves to libyaml: still read (or refused) by km_parse as before. */
+static void test_fast_reader_gives_up(void **state)
+{
+	(void)state;
+	const char *outside[] = {
+		"# a comment\na: 1\n", "a: 1 # a comment\n", "a: &x 1\nb: *x\n", "a: !!str 1\n", "a: |\n  text\n",
+		"a: >\n  text\n", "a: {b: 1}\n", "a: [1, 2]\n", "a: b\n  c\n", "a: \"x\\ty\"\n", "a: \"x\n  y\"\n",
+		"a:\tb\n", "a: 1\r\n", "a: caf\xc3\xa9\n", "\xef\xbb\xbf" "a: 1\n", "{\"a\": 1}\n", "- a\n", "  a: 1\n",
+		"a: 1\n...\n", "--- a: 1\n", "? a\n: 1\n", "\"a\": 1\n", "a:\n  -\n    b: 1\n", "a:\n- - b\n",
+		"%YAML 1.1\n---\na: 1\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(outside); i++) {
+		struct km_file f;
+		struct kelp_err err = {0};
+		int r = km_parse_with(outside[i], strlen(outside[i]), "k.yaml", KM_READ_FAST, &f, &err);
+		if (r != KM_NOT_FAST)
+			failf("input %zu (%s): fast reader returned %d, not KM_NOT_FAST", i, outside[i], r);
+	}
+	/* km_parse reads them with libyaml */
+	struct km_file f = parse_ok("# a comment\na: &x {b: 1}\nc: *x\nd: |\n  two\n  lines\n");
+	assert_string_equal(get(f.docs[0].v, "d", NULL)->u.string, "two\nlines\n");
+	assert_int_equal(get(f.docs[0].v, "c", "b")->u.number.i, 1);
+	km_file_free(&f);
+	/* errors found by the fast reader's builder come out in libyaml's words and place */
+	parse_fails("a: 1\nb: 2\na: 3\n", "bad.yaml:3:1: duplicate key 'a'");
+	parse_fails("a: 1\n b: 2\n", "bad.yaml:2:");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -225,6 +335,8 @@ int main(void)
 		cmocka_unit_test(test_alias_bomb_refused),
 		cmocka_unit_test(test_nul_in_string_refused),
 		cmocka_unit_test(test_list_files),
+		cmocka_unit_test(test_fast_reader_matches_libyaml),
+		cmocka_unit_test(test_fast_reader_gives_up),
 	};
 	return cmocka_run_group_tests_name("kube_manifest", tests, NULL, NULL);
 }
