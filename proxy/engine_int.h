@@ -41,7 +41,7 @@ struct prevobj {
 /* One object replaced or deleted (svc and sl NULL). */
 struct change {
 	bool is_svc;
-	char *key; /* "ns/name" */
+	char *key; /* "ns/name"; file and where share its allocation (kp_change_free) */
 	char *file;
 	char *where; /* for messages: "FILE (document N): KIND NS/NAME" */
 	struct kp_service *svc;

@@ -210,8 +210,9 @@ void acount_set(struct acount *ct, uint8_t fam, const uint8_t *ip, uint32_t coun
 		}
 		return;
 	}
-	/* up to 3/4 full: short probes */
-	if ((*t.n + *t.dead + 1) * 4 >= *t.cap * 3)
+	/* up to 7/8 full: this is the largest table (one slot per endpoint address), and its keys
+	 * are few bytes, so probes stay cheap; 100,000 IPv4 endpoints fit in 1 MiB, not 2 */
+	if ((*t.n + *t.dead + 1) * 8 >= *t.cap * 7)
 		grow_tab(&t);
 	size_t i = slot(&t, *t.e, *t.cap, ip, true);
 	uint32_t *c = cnt_at(&t, *t.e, i);

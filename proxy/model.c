@@ -257,7 +257,9 @@ static int parse_svc_port(const struct kj *p, enum kp_svc_type type, struct kp_p
 	return 0;
 }
 
-void kp_service_free(struct kp_service *s)
+/* While a parse builds an object, its parts are separate allocations; the result is packed
+ * into one (pack_service, pack_slice). */
+static void service_free_parts(struct kp_service *s)
 {
 	if (!s)
 		return;
@@ -276,7 +278,69 @@ void kp_service_free(struct kp_service *s)
 
 static void svc_freep(struct kp_service **s)
 {
-	kp_service_free(*s);
+	service_free_parts(*s);
+}
+
+void kp_service_free(struct kp_service *s)
+{
+	free(s); /* packed: one allocation */
+}
+
+/* ---- packing: one allocation per object --------------------------------------------------
+ * At 10,000 services the model is 20,000 objects, each of 6 to 20 small allocations (names,
+ * ports, endpoints) with malloc's overhead on every one; one block per object (the struct, its
+ * arrays, then its strings) makes the resident model about a third smaller. */
+
+struct pack {
+	char *w;
+};
+
+static void *pack_array(struct pack *p, const void *src, size_t n, size_t size)
+{
+	void *d = p->w;
+	if (n)
+		memcpy(d, src, n * size);
+	p->w += n * size;
+	return d;
+}
+
+static char *pack_str(struct pack *p, const char *str)
+{
+	if (!str)
+		return NULL;
+	size_t n = strlen(str) + 1;
+	char *d = memcpy(p->w, str, n);
+	p->w += n;
+	return d;
+}
+
+static size_t str_size(const char *str)
+{
+	return str ? strlen(str) + 1 : 0;
+}
+
+static struct kp_service *pack_service(struct kp_service *s)
+{
+	/* kp_port holds pointers: the arrays of it come first, right after the struct */
+	size_t n = sizeof(*s) + s->n_ports * sizeof(*s->ports) + (s->n_ext + s->n_lb) * sizeof(struct kp_addr) +
+		   s->n_src_ranges * sizeof(struct kp_cidr) + str_size(s->ns) + str_size(s->name);
+	for (size_t i = 0; i < s->n_ports; i++)
+		n += str_size(s->ports[i].name) + str_size(s->ports[i].target_name);
+	struct kp_service *d = xmalloc(n);
+	struct pack p = {(char *)(d + 1)};
+	*d = *s;
+	d->ports = pack_array(&p, s->ports, s->n_ports, sizeof(*s->ports));
+	d->ext_ips = pack_array(&p, s->ext_ips, s->n_ext, sizeof(*s->ext_ips));
+	d->lb_ips = pack_array(&p, s->lb_ips, s->n_lb, sizeof(*s->lb_ips));
+	d->src_ranges = pack_array(&p, s->src_ranges, s->n_src_ranges, sizeof(*s->src_ranges));
+	d->ns = pack_str(&p, s->ns);
+	d->name = pack_str(&p, s->name);
+	for (size_t i = 0; i < s->n_ports; i++) {
+		d->ports[i].name = pack_str(&p, s->ports[i].name);
+		d->ports[i].target_name = pack_str(&p, s->ports[i].target_name);
+	}
+	service_free_parts(s);
+	return d;
 }
 
 static int parse_enum(const struct kj *obj, const char *key, const char *const *names, int def, int *ret,
@@ -528,11 +592,11 @@ int kp_service_parse(const struct kj *obj, struct kp_service **ret, struct kelp_
 				return kelp_fail(err, EINVAL, "status.loadBalancer.ingress: %s address not in a family of the service",
 						 s->lb_ips[i].fam == KP_V4 ? "IPv4" : "IPv6");
 	}
-	*ret = TAKE_PTR(s);
+	*ret = pack_service(TAKE_PTR(s));
 	return 0;
 }
 
-void kp_slice_free(struct kp_slice *s)
+static void slice_free_parts(struct kp_slice *s)
 {
 	if (!s)
 		return;
@@ -548,7 +612,33 @@ void kp_slice_free(struct kp_slice *s)
 
 static void slice_freep(struct kp_slice **s)
 {
-	kp_slice_free(*s);
+	slice_free_parts(*s);
+}
+
+void kp_slice_free(struct kp_slice *s)
+{
+	free(s); /* packed: one allocation */
+}
+
+static struct kp_slice *pack_slice(struct kp_slice *s)
+{
+	/* both arrays hold pointers: they come first */
+	size_t n = sizeof(*s) + s->n_ports * sizeof(*s->ports) + s->n_eps * sizeof(*s->eps) + str_size(s->ns) +
+		   str_size(s->name) + str_size(s->service);
+	for (size_t i = 0; i < s->n_ports; i++)
+		n += str_size(s->ports[i].name);
+	struct kp_slice *d = xmalloc(n);
+	struct pack p = {(char *)(d + 1)};
+	*d = *s;
+	d->ports = pack_array(&p, s->ports, s->n_ports, sizeof(*s->ports));
+	d->eps = pack_array(&p, s->eps, s->n_eps, sizeof(*s->eps));
+	d->ns = pack_str(&p, s->ns);
+	d->name = pack_str(&p, s->name);
+	d->service = pack_str(&p, s->service);
+	for (size_t i = 0; i < s->n_ports; i++)
+		d->ports[i].name = pack_str(&p, s->ports[i].name);
+	slice_free_parts(s);
+	return d;
 }
 
 static int parse_cond(const struct kj *c, const char *key, bool def, bool *ret, struct kelp_err *err)
@@ -732,7 +822,7 @@ int kp_slice_parse(const struct kj *obj, struct kp_slice **ret, struct kelp_err 
 						   .node = nodename ? intern_node(nodename) : NULL};
 		}
 	}
-	*ret = TAKE_PTR(s);
+	*ret = pack_slice(TAKE_PTR(s));
 	return 0;
 }
 

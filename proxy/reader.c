@@ -8,7 +8,8 @@
 
 #include "cleanup.h"
 
-/* Parsed files waiting to be consumed: bounds the memory of the trees held at once. */
+/* Parsed files waiting to be consumed: bounds the memory of the trees held at once. Job i
+ * lives in slot i % WINDOW: a worker starts it only once job i - WINDOW was taken. */
 #define WINDOW 16
 #define MAX_WORKERS 4
 
@@ -40,8 +41,9 @@ static void *worker(void *arg)
 		if (r->stop || r->next_job >= r->n)
 			break;
 		size_t i = r->next_job++;
+		struct job *j = &r->jobs[i % WINDOW];
+		memset(j, 0, sizeof(*j));
 		pthread_mutex_unlock(&r->mu);
-		struct job *j = &r->jobs[i];
 		j->rc = km_read_file(r->files[i], &j->f, &j->err);
 		pthread_mutex_lock(&r->mu);
 		j->done = true;
@@ -56,7 +58,7 @@ struct kp_reader *kp_reader_start(char *const *files, size_t n)
 	struct kp_reader *r = xcalloc(1, sizeof(*r));
 	r->files = files;
 	r->n = n;
-	r->jobs = xcalloc(n ? n : 1, sizeof(*r->jobs));
+	r->jobs = xcalloc(WINDOW, sizeof(*r->jobs));
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->work, NULL);
 	pthread_cond_init(&r->done, NULL);
@@ -79,10 +81,11 @@ int kp_reader_next(struct kp_reader *r, struct km_file *ret, struct kelp_err *er
 {
 	pthread_mutex_lock(&r->mu);
 	size_t i = r->next_out;
-	struct job *j = &r->jobs[i];
-	if (r->n_workers == 0 && !j->done) {
+	struct job *j = &r->jobs[i % WINDOW];
+	if (r->n_workers == 0 && r->next_job <= i) {
 		/* no thread: read it here */
 		r->next_job = i + 1;
+		memset(j, 0, sizeof(*j));
 		pthread_mutex_unlock(&r->mu);
 		j->rc = km_read_file(r->files[i], &j->f, &j->err);
 		pthread_mutex_lock(&r->mu);
@@ -90,17 +93,19 @@ int kp_reader_next(struct kp_reader *r, struct km_file *ret, struct kelp_err *er
 	}
 	while (!j->done)
 		pthread_cond_wait(&r->done, &r->mu);
+	/* out of the slot before it is given to job i + WINDOW */
+	int rc = j->rc;
+	if (rc < 0) {
+		*err = j->err;
+	} else {
+		*ret = j->f;
+		memset(&j->f, 0, sizeof(j->f));
+	}
 	j->taken = true;
 	r->next_out++;
 	pthread_cond_broadcast(&r->work);
 	pthread_mutex_unlock(&r->mu);
-	if (j->rc < 0) {
-		*err = j->err;
-		return -1;
-	}
-	*ret = j->f;
-	memset(&j->f, 0, sizeof(j->f));
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 void kp_reader_stop(struct kp_reader *r)
@@ -113,7 +118,7 @@ void kp_reader_stop(struct kp_reader *r)
 	pthread_mutex_unlock(&r->mu);
 	for (int i = 0; i < r->n_workers; i++)
 		pthread_join(r->workers[i], NULL);
-	for (size_t i = 0; i < r->n; i++)
+	for (size_t i = 0; i < WINDOW; i++)
 		if (r->jobs[i].done && !r->jobs[i].taken && r->jobs[i].rc == 0)
 			km_file_free(&r->jobs[i].f);
 	pthread_mutex_destroy(&r->mu);

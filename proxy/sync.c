@@ -36,6 +36,17 @@ static struct change *change_push(struct changes *c)
 	return ch;
 }
 
+/* key, file and where in one allocation, owned through key (kp_change_free): 20,000 changes at
+ * start-up are 20,000 short-lived blocks instead of 60,000 among the model's long-lived ones. */
+static void change_names(struct change *c, const char *key, const char *file, const char *where)
+{
+	size_t kl = strlen(key) + 1, fl = strlen(file) + 1, wl = strlen(where) + 1;
+	char *b = xmalloc(kl + fl + wl);
+	c->key = memcpy(b, key, kl);
+	c->file = memcpy(b + kl, file, fl);
+	c->where = memcpy(b + kl + fl, where, wl);
+}
+
 static void changes_free(struct changes *c)
 {
 	for (size_t i = 0; i < c->n; i++)
@@ -109,9 +120,7 @@ static void file_objects(struct kp_engine *e, const struct km_file *f, struct ch
 		strv_push(keys, n_keys, key);
 		struct change *c = change_push(out);
 		c->is_svc = svc != NULL;
-		c->key = xstrdup(key + 2);
-		c->file = xstrdup(f->path);
-		c->where = xstrdup(where);
+		change_names(c, key + 2, f->path, where);
 		c->svc = svc;
 		c->sl = sl;
 	}
@@ -144,9 +153,7 @@ static void keep_prev(struct kp_engine *e, const char *key, const char *path, st
 	hmap_put(seen, key, strlen(key), (void *)1);
 	struct change *c = change_push(out);
 	c->is_svc = po->svc != NULL;
-	c->key = xstrdup(key + 2);
-	c->file = xstrdup(path);
-	c->where = xstrdup(path);
+	change_names(c, key + 2, path, path);
 	c->svc = TAKE_PTR(po->svc);
 	c->sl = TAKE_PTR(po->sl);
 }
@@ -165,9 +172,7 @@ static void keep_prev_of_file(struct kp_engine *e, const char *path, struct chan
 		hmap_put(seen, key, strlen(key), (void *)1);
 		struct change *c = change_push(out);
 		c->is_svc = po->svc != NULL;
-		c->key = xstrdup(key + 2);
-		c->file = xstrdup(path);
-		c->where = xstrdup(path);
+		change_names(c, key + 2, path, path);
 		c->svc = TAKE_PTR(po->svc);
 		c->sl = TAKE_PTR(po->sl);
 	}
@@ -313,9 +318,7 @@ int kp_engine_file_changed(struct kp_engine *e, const char *path, bool removed, 
 				continue;
 			struct change *c = change_push(&ch);
 			c->is_svc = is_svc;
-			c->key = xstrdup(key + 2);
-			c->file = xstrdup(path);
-			c->where = xstrdup(path);
+			change_names(c, key + 2, path, path);
 		}
 	}
 	hmap_free(&seen);
