@@ -44,10 +44,13 @@ svc_manifest shrink ip=10.96.0.18 eps="p1 p2 p3" >"$M/shrink.yaml"
 # the resolved number under the service port's name in the slice.
 svc_manifest named ip=10.96.0.19 ports="http:TCP:80:alt" eps="p2" >"$M/named.yaml"
 sed -i 's/^  port: alt$/  port: 8081/' "$M/named.yaml"
+# hairpin: p1 reaches its own service and gets itself (IPv4 and IPv6)
+svc_manifest self ip=10.96.0.20 eps="p1" >"$M/self.yaml"
+svc_manifest self6 ip=fd00:96::20 eps="p1" >"$M/self6.yaml"
 
 out=$(kp sync "$M" 2>&1)
 rc=$?
-check_eq "sync of 11 services exits 0" 0 "$rc" || echo "$out" >&2
+check_eq "sync of 13 services exits 0" 0 "$rc" || echo "$out" >&2
 
 # ---- ClusterIP --------------------------------------------------------------------------
 r=$(get client -n 60 -w 1000 tcp 10.96.0.10 80)
@@ -56,6 +59,15 @@ check_eq "ClusterIP: connections spread over every endpoint" "p1 p2 p3" "$(disti
 check_eq "ClusterIP: a pod client's address is kept" "" "$(awk -v c="$CLIENT_IP" '$2 != c' <<<"$r")"
 r=$(get client -w 1000 tcp 10.96.0.19 80)
 check_eq "ClusterIP: targetPort by name (resolved through the slice's ports)" "p2 $CLIENT_IP" "$r"
+# The bridge sends the DNATed packet back out of p1's own port (br_netfilter bridges it), so the
+# port needs hairpin mode, as the bridge CNI's hairpinMode sets it. Without masquerade p1 would
+# then get a packet from its own address, and drop it.
+ip -n "$TOPO_P-node" link set "kv${POD_IDX[p1]}" type bridge_slave hairpin on
+r=$(get p1 -n 5 -w 1000 tcp 10.96.0.20 80)
+check_eq "hairpin: a pod reaching itself through its service is masqueraded to the node" \
+	"p1 $BR_IP" "$(sort -u <<<"$r")"
+r=$(get p1 -n 5 -w 1000 tcp fd00:96::20 80)
+check_eq "hairpin over IPv6: masqueraded to the node" "p1 $BR_IP6" "$(sort -u <<<"$r")"
 
 # ---- NodePort and masquerade -----------------------------------------------------------
 r=$(get out -n 60 -w 1000 tcp "$NODE_IP" 30080)
@@ -148,7 +160,7 @@ check_eq "after the removal: the other services are unchanged" "p1 p2 p3" "$(dis
 show=$(kp show 2>&1)
 check_match "show lists the services with their endpoints" "default/shrink.*2/2" "$(grep shrink <<<"$show")" ||
 	echo "$show" >&2
-check_eq "show -o json: a JSON list of the 11 services" 11 "$(kp show -o json | jq length)"
+check_eq "show -o json: a JSON list of the 13 services" 13 "$(kp show -o json | jq length)"
 
 out=$(kp flush 2>&1)
 check_eq "flush exits 0" 0 "$?" || echo "$out" >&2

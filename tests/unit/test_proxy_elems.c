@@ -180,6 +180,36 @@ static void test_source_ranges(void **state)
 	unload(&f);
 }
 
+/* Hairpin pairs only for endpoints that can send from this node ("n1"): on it, or of unknown
+ * place; an endpoint its slice puts on another node gets none. */
+static void test_hairpin_only_local(void **state)
+{
+	(void)state;
+	struct fixture f;
+	load(&f, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: 10.96.0.10\n"
+		 "  ports: [{name: http, port: 80, targetPort: 8080}]\n" SLICE(
+			 "- {addresses: [10.1.0.1], nodeName: n1}\n- {addresses: [10.1.0.2], nodeName: n2}\n"
+			 "- {addresses: [10.1.0.3]}\n"));
+	assert_int_equal(count(&f, KS_EPS_SVC), 3); /* every endpoint still serves */
+	assert_int_equal(count(&f, KS_HAIRPIN), 2);
+	for (size_t i = 0; i < f.v.n; i++) {
+		const struct kp_elem *e = &f.v.v[i];
+		if (e->set != KS_HAIRPIN)
+			continue;
+		assert_int_equal(e->klen, 8);
+		assert_memory_equal(e->key, e->key + 4, 4);
+		assert_true(e->key[3] == 1 || e->key[3] == 3);
+	}
+	unload(&f);
+	/* without a node name every endpoint gets its pair */
+	load(&f, "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  clusterIP: 10.96.0.10\n"
+		 "  ports: [{name: http, port: 80, targetPort: 8080}]\n" SLICE("- {addresses: [10.1.0.1], nodeName: n2}\n"));
+	kp_elemvec_free(&f.v);
+	kp_service_elems(NULL, f.svc, f.sl, f.n_sl, &f.v);
+	assert_int_equal(count(&f, KS_HAIRPIN), 1);
+	unload(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_no_endpoints_and_terminating),
 		cmocka_unit_test(test_node_port_local_affinity),
 		cmocka_unit_test(test_source_ranges),
+		cmocka_unit_test(test_hairpin_only_local),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
