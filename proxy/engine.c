@@ -821,8 +821,15 @@ int kp_engine_run(struct kp_engine *e, struct change *ch, size_t n, bool full, d
 	size_t msgs = nft_batch_count(b);
 	int r = 0;
 	double t_built = now_s();
+	/* start-up: the state's shards are written on another CPU while the kernel commits */
+	struct kp_state_write *sw = full && e->run_state_dir && !e->dry_run ? kp_state_begin(e, e->run_state_dir) : NULL;
 	if (!e->dry_run && (msgs > 0 || full))
 		r = nft_batch_commit(b, err);
+	if (sw) {
+		struct kelp_err serr;
+		if (kp_state_end(sw, r == 0, &serr) < 0)
+			log_warn("%s (written again after the sync)", serr.msg);
+	}
 	if (getenv("KELP_PROXY_TIMING"))
 		fprintf(stderr, "kelp-proxy: %zu messages, %zu bytes: built in %.3f s, committed in %.3f s\n", msgs,
 			nft_batch_bytes(b), t_built - t0, now_s() - t_built);

@@ -73,6 +73,7 @@ struct kp_engine {
 	 * them until the first write of this process */
 	uint8_t state_dirty[KP_STATE_SHARDS / 8];
 	bool state_written;
+	const char *run_state_dir; /* during a full sync: where the state goes (may be NULL) */
 };
 
 /* The state's services are spread over KP_STATE_SHARDS files by a hash of "ns/name" (slices
@@ -83,6 +84,13 @@ static inline void kp_state_touch(struct kp_engine *e, const char *svc_key)
 	unsigned s = kp_state_shard(svc_key, strlen(svc_key));
 	e->state_dirty[s / 8] |= (uint8_t)(1u << (s % 8));
 }
+
+/* A full sync's state shards written while the kernel commits: begin after the batch is built
+ * (the model then is what the commit makes), end with publish = whether the commit succeeded.
+ * NULL from begin: nothing started, kp_engine_write_state writes them afterwards. */
+struct kp_state_write;
+struct kp_state_write *kp_state_begin(struct kp_engine *e, const char *dir);
+int kp_state_end(struct kp_state_write *w, bool publish, struct kelp_err *err);
 
 void kp_report(struct kp_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kp_change_free(struct change *c);

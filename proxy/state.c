@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,23 +163,27 @@ struct shard {
 static void gen_shard(struct kp_engine *e, yajl_gen g, void *ctx);
 static void gen_head(struct kp_engine *e, yajl_gen g, void *unused);
 
-/* Crash-safe: every shard that changed is written to a temp file and fsynced before any is
- * renamed; then the objects directory is fsynced, and state.json (counters, counts) replaced
- * last, the same way. A crash in between leaves each shard at its old or its new version,
- * both of them objects that were programmed: all the state is for is the last good version of
- * a refused object and `show`. */
-int kp_engine_write_state(struct kp_engine *e, const char *dir, struct kelp_err *err)
+/* The shards being written: their temp files, open, written, not yet synced nor renamed. */
+struct kp_state_write {
+	struct kp_engine *e;
+	char *dir;
+	int dfd, odfd;
+	int fds[KP_STATE_SHARDS];
+	unsigned shards[KP_STATE_SHARDS], n;
+	int code;        /* errno of the first failure */
+	const char *what; /* what failed */
+	pthread_t thread;
+};
+
+static void shard_tmp_name(char *buf, size_t size, unsigned shard)
 {
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return kelp_error(err, errno, "create state directory %s", dir);
-	cleanup_close int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return kelp_error(err, errno, "open state directory %s", dir);
-	if (mkdirat(dfd, OBJ_DIR, 0700) < 0 && errno != EEXIST)
-		return kelp_error(err, errno, "create %s/%s", dir, OBJ_DIR);
-	cleanup_close int odfd = openat(dfd, OBJ_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (odfd < 0)
-		return kelp_error(err, errno, "open %s/%s", dir, OBJ_DIR);
+	snprintf(buf, size, ".%02x.json.%d.tmp", shard, (int)getpid());
+}
+
+/* Stage 1: every dirty shard into its temp file. Reads the model only. */
+static void write_shards(struct kp_state_write *w)
+{
+	struct kp_engine *e = w->e;
 	/* the records of the shards to write, in one pass */
 	struct shard *sh = xcalloc(KP_STATE_SHARDS, sizeof(*sh));
 	struct hmap_ent *ent;
@@ -193,68 +198,163 @@ int kp_engine_write_state(struct kp_engine *e, const char *dir, struct kelp_err 
 		}
 		x->v[x->n++] = ent->val;
 	}
-	int fds[KP_STATE_SHARDS];
-	unsigned shards[KP_STATE_SHARDS], n = 0;
-	int code = 0;
-	for (unsigned s = 0; s < KP_STATE_SHARDS && !code; s++) {
+	for (unsigned s = 0; s < KP_STATE_SHARDS && !w->code; s++) {
 		if (!shard_dirty(e, s))
 			continue;
 		char tmp[64];
-		snprintf(tmp, sizeof(tmp), ".%02x.json.%d.tmp", s, (int)getpid());
-		int fd = stream_tmp(odfd, tmp, gen_shard, e, &sh[s]);
+		shard_tmp_name(tmp, sizeof(tmp), s);
+		int fd = stream_tmp(w->odfd, tmp, gen_shard, e, &sh[s]);
 		if (fd < 0) {
-			code = errno;
+			w->code = errno;
 			break;
 		}
-		fds[n] = fd;
-		shards[n++] = s;
+		w->fds[w->n] = fd;
+		w->shards[w->n++] = s;
 	}
 	for (unsigned s = 0; s < KP_STATE_SHARDS; s++)
 		free(sh[s].v);
 	free(sh);
+}
+
+static void *write_shards_thread(void *arg)
+{
+	write_shards(arg);
+	return NULL;
+}
+
+static struct kp_state_write *state_open(struct kp_engine *e, const char *dir, struct kelp_err *err)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return kelp_error(err, errno, "create state directory %s", dir), NULL;
+	struct kp_state_write *w = xcalloc(1, sizeof(*w));
+	w->e = e;
+	w->dir = xstrdup(dir);
+	w->odfd = -1;
+	w->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (w->dfd < 0) {
+		kelp_error(err, errno, "open state directory %s", dir);
+	} else if (mkdirat(w->dfd, OBJ_DIR, 0700) < 0 && errno != EEXIST) {
+		kelp_error(err, errno, "create %s/%s", dir, OBJ_DIR);
+	} else if ((w->odfd = openat(w->dfd, OBJ_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		kelp_error(err, errno, "open %s/%s", dir, OBJ_DIR);
+	} else {
+		return w;
+	}
+	if (w->dfd >= 0)
+		close(w->dfd);
+	free(w->dir);
+	free(w);
+	return NULL;
+}
+
+/* Stage 2, publish: the temp files synced, renamed over the shards, the directory synced; or,
+ * !publish (or a failure), the temp files removed. Frees w; the state directory's fd goes to
+ * *ret_dfd when that is not NULL (else it is closed). */
+static int state_close(struct kp_state_write *w, bool publish, struct kelp_err *err, int *ret_dfd)
+{
+	int code = w->code;
+	if (!publish && !code)
+		code = ECANCELED;
 	/* Many shards (the first write, a big change): one syncfs instead of a journal commit per
 	 * file (256 fsyncs took 0.4 s on ext4); a few: their own fsyncs. */
-	bool whole_fs = n > 16;
-	if (!code && whole_fs && syncfs(odfd) < 0)
+	bool whole_fs = w->n > 16;
+	if (!code && whole_fs && syncfs(w->odfd) < 0)
 		code = errno;
-	for (unsigned i = 0; i < n; i++) {
-		if (!code && !whole_fs && fsync(fds[i]) < 0)
+	for (unsigned i = 0; i < w->n; i++) {
+		if (!code && !whole_fs && fsync(w->fds[i]) < 0)
 			code = errno;
-		if (close(fds[i]) < 0 && !code)
+		if (close(w->fds[i]) < 0 && !code)
 			code = errno;
 	}
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0; i < w->n; i++) {
 		char tmp[64], name[16];
-		snprintf(tmp, sizeof(tmp), ".%02x.json.%d.tmp", shards[i], (int)getpid());
-		snprintf(name, sizeof(name), "%02x.json", shards[i]);
-		if (!code && renameat(odfd, tmp, odfd, name) < 0)
+		shard_tmp_name(tmp, sizeof(tmp), w->shards[i]);
+		snprintf(name, sizeof(name), "%02x.json", w->shards[i]);
+		if (!code && renameat(w->odfd, tmp, w->odfd, name) < 0)
 			code = errno;
 		if (code)
-			unlinkat(odfd, tmp, 0);
+			unlinkat(w->odfd, tmp, 0);
 	}
-	if (code)
-		return kelp_error(err, code, "write state %s/%s", dir, OBJ_DIR);
-	if (n && fsync(odfd) < 0)
-		return kelp_error(err, errno, "sync state directory %s/%s", dir, OBJ_DIR);
-	memset(e->state_dirty, 0, sizeof(e->state_dirty));
-	e->state_written = true;
+	int r = 0;
+	if (code == ECANCELED && !publish)
+		r = 0;
+	else if (code)
+		r = kelp_error(err, code, "write state %s/%s", w->dir, OBJ_DIR);
+	else if (w->n && fsync(w->odfd) < 0)
+		r = kelp_error(err, errno, "sync state directory %s/%s", w->dir, OBJ_DIR);
+	if (!code && r == 0) {
+		memset(w->e->state_dirty, 0, sizeof(w->e->state_dirty));
+		w->e->state_written = true;
+	}
+	close(w->odfd);
+	if (ret_dfd)
+		*ret_dfd = w->dfd;
+	else
+		close(w->dfd);
+	free(w->dir);
+	free(w);
+	return r;
+}
+
+struct kp_state_write *kp_state_begin(struct kp_engine *e, const char *dir)
+{
+	struct kelp_err err;
+	struct kp_state_write *w = state_open(e, dir, &err);
+	if (!w)
+		return NULL; /* written, and its error reported, by the kp_engine_write_state that follows */
+	if (pthread_create(&w->thread, NULL, write_shards_thread, w) != 0) {
+		state_close(w, false, &err, NULL);
+		return NULL;
+	}
+	return w;
+}
+
+int kp_state_end(struct kp_state_write *w, bool publish, struct kelp_err *err)
+{
+	pthread_join(w->thread, NULL);
+	return state_close(w, publish, err, NULL);
+}
+
+/* Crash-safe: every shard that changed is written to a temp file and fsynced before any is
+ * renamed; then the objects directory is fsynced, and state.json (counters, counts) replaced
+ * last, the same way. A crash in between leaves each shard at its old or its new version,
+ * both of them objects that were programmed: all the state is for is the last good version of
+ * a refused object and `show`. */
+int kp_engine_write_state(struct kp_engine *e, const char *dir, struct kelp_err *err)
+{
+	struct kp_state_write *w = state_open(e, dir, err);
+	if (!w)
+		return -1;
+	write_shards(w);
+	int dfd;
+	if (state_close(w, true, err, &dfd) < 0) {
+		close(dfd);
+		return -1;
+	}
 
 	char tmp[64];
 	snprintf(tmp, sizeof(tmp), ".%s.%d.tmp", STATE_FILE, (int)getpid());
 	int fd = stream_tmp(dfd, tmp, gen_head, e, NULL);
-	if (fd < 0)
-		return kelp_error(err, errno, "write state %s/%s", dir, STATE_FILE);
-	code = fsync(fd) < 0 ? errno : 0;
-	if (close(fd) < 0 && !code)
-		code = errno;
-	if (!code && renameat(dfd, tmp, dfd, STATE_FILE) < 0)
-		code = errno;
+	int code = fd < 0 ? errno : 0;
+	if (fd >= 0) {
+		code = fsync(fd) < 0 ? errno : 0;
+		if (close(fd) < 0 && !code)
+			code = errno;
+		if (!code && renameat(dfd, tmp, dfd, STATE_FILE) < 0)
+			code = errno;
+		if (code)
+			unlinkat(dfd, tmp, 0);
+	}
 	if (code) {
-		unlinkat(dfd, tmp, 0);
+		close(dfd);
 		return kelp_error(err, code, "write state %s/%s", dir, STATE_FILE);
 	}
-	if (fsync(dfd) < 0)
-		return kelp_error(err, errno, "sync state directory %s", dir);
+	if (fsync(dfd) < 0) {
+		code = errno;
+		close(dfd);
+		return kelp_error(err, code, "sync state directory %s", dir);
+	}
+	close(dfd);
 	return 0;
 }
 

@@ -250,7 +250,9 @@ int kp_engine_full_sync(struct kp_engine *e, char *const *paths, size_t n_paths,
 	malloc_trim(0);
 	if (getenv("KELP_PROXY_TIMING"))
 		fprintf(stderr, "kelp-proxy: %zu objects read in %.3f s\n", ch.n, now_s() - t0);
+	e->run_state_dir = state_dir;
 	int r = kp_engine_run(e, ch.v, ch.n, true, t0, err);
+	e->run_state_dir = NULL;
 	changes_free(&ch);
 	/* the last good versions are in the model now */
 	struct hmap_ent *ent;
