@@ -42,14 +42,19 @@ static bool only_spaces(const char *p, const char *end)
 	return true;
 }
 
+static void event_at(const struct scan *s, yaml_event_type_t t, size_t col, yaml_event_t *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->type = t;
+	e->start_mark.line = s->line;
+	e->start_mark.column = col;
+	e->end_mark = e->start_mark;
+}
+
 static int emit(struct scan *s, yaml_event_type_t t, size_t col)
 {
 	yaml_event_t e;
-	memset(&e, 0, sizeof(e));
-	e.type = t;
-	e.start_mark.line = s->line;
-	e.start_mark.column = col;
-	e.end_mark = e.start_mark;
+	event_at(s, t, col, &e);
 	if (t == YAML_MAPPING_START_EVENT)
 		e.data.mapping_start.implicit = 1;
 	else if (t == YAML_SEQUENCE_START_EVENT)
@@ -60,11 +65,7 @@ static int emit(struct scan *s, yaml_event_type_t t, size_t col)
 static int emit_scalar(struct scan *s, size_t len, yaml_scalar_style_t style, size_t col)
 {
 	yaml_event_t e;
-	memset(&e, 0, sizeof(e));
-	e.type = YAML_SCALAR_EVENT;
-	e.start_mark.line = s->line;
-	e.start_mark.column = col;
-	e.end_mark = e.start_mark;
+	event_at(s, YAML_SCALAR_EVENT, col, &e);
 	s->scratch[len] = '\0';
 	e.data.scalar.value = (yaml_char_t *)s->scratch;
 	e.data.scalar.length = len;
