@@ -10,21 +10,8 @@
 require_root
 [ -x "$PROXY" ] || skip_all "$PROXY is not built (make all)"
 
-kt_extra_cleanup() {
-	[ -n "$TOPO_P" ] && kp flush >/dev/null 2>&1
-	topo_down
-}
-topo_up "kt71-$$" || {
-	fail "topology: namespaces, bridge and underlay"
-	exit 1
-}
-for p in p1:11 p2:12 p3:13 p4:14; do
-	pod_up "${p%:*}" "${p#*:}" || {
-		fail "topology: pod ${p%:*}"
-		exit 1
-	}
-done
-topo_check || exit 1
+kt_extra_cleanup() { topo_cleanup; }
+topo_start "kt71-$$" p1:11 p2:12 p3:13 p4:14
 
 M=$TEST_TMP/manifests
 mkdir -p "$M"

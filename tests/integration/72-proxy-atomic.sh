@@ -14,14 +14,9 @@ LOOP_PID=
 kt_extra_cleanup() {
 	[ -n "$LOOP_PID" ] && kill "$LOOP_PID" 2>/dev/null
 	[ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null && wait "$WATCH_PID" 2>/dev/null
-	[ -n "$TOPO_P" ] && kp flush >/dev/null 2>&1
-	topo_down
+	topo_cleanup
 }
-topo_up "kt72-$$" && pod_up p1 11 && pod_up p2 12 || {
-	fail "topology: namespaces, bridge, pods"
-	exit 1
-}
-topo_check || exit 1
+topo_start "kt72-$$" p1:11 p2:12
 
 PARTIAL='kelp_proxy_syncs_total{kind="partial"}'
 FULL='kelp_proxy_syncs_total{kind="full"}'

@@ -8,15 +8,8 @@
 require_root
 [ -x "$PROXY" ] || skip_all "$PROXY is not built (make all)"
 
-kt_extra_cleanup() {
-	[ -n "$TOPO_P" ] && kp flush >/dev/null 2>&1
-	topo_down
-}
-topo_up "kt74-$$" && pod_up p1 11 && pod_up p2 12 || {
-	fail "topology: namespaces, bridge, pods"
-	exit 1
-}
-topo_check || exit 1
+kt_extra_cleanup() { topo_cleanup; }
+topo_start "kt74-$$" p1:11 p2:12
 
 # Conntrack entries of the node namespace whose original destination is a service address
 # (10.96.0.0/16, fd00:96::/64): `conntrack -L` when installed, else /proc/net/nf_conntrack

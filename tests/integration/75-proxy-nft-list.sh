@@ -8,15 +8,8 @@
 require_root
 [ -x "$PROXY" ] || skip_all "$PROXY is not built (make all)"
 
-kt_extra_cleanup() {
-	[ -n "$TOPO_P" ] && kp flush >/dev/null 2>&1
-	topo_down
-}
-topo_up "kt75-$$" && pod_up p1 11 && pod_up p2 12 || {
-	fail "topology: namespaces, bridge, pods"
-	exit 1
-}
-topo_check || exit 1
+kt_extra_cleanup() { topo_cleanup; }
+topo_start "kt75-$$" p1:11 p2:12
 
 M=$TEST_TMP/manifests
 mkdir -p "$M"

@@ -18,6 +18,9 @@
 #   topo_check            ok/fail lines: the client pod reaches every pod directly, the outside reaches
 #                         the node IP; returns 1 when the topology is unusable
 #   topo_down             kill the servers, delete the namespaces (idempotent)
+#   topo_start PREFIX NAME:IDX...   topo_up, pod_up of each pod, topo_check; exits the test
+#                         on a failure; the test's cleanup (topo_cleanup) then flushes and
+#                         tears down
 #   in_ns NS CMD...       ip netns exec (NS: node, out, client, a pod name, or a full name)
 #   get FROM ARGS...      svcnet get ARGS... in FROM's namespace
 #   kp ARGS...            kelp-proxy in the node netns with this node's settings and KP_STATE
@@ -181,6 +184,28 @@ topo_down() {
 	TOPO_PIDS=()
 	for n in "${TOPO_NSES[@]}"; do ip netns del "$n" 2>/dev/null; done
 	TOPO_NSES=()
+}
+
+# What every proxy test's kt_extra_cleanup does last.
+topo_cleanup() {
+	[ -n "$TOPO_P" ] && kp flush >/dev/null 2>&1
+	topo_down
+}
+
+topo_start() {
+	local p
+	topo_up "$1" || {
+		fail "topology: namespaces, bridge and underlay"
+		exit 1
+	}
+	shift
+	for p in "$@"; do
+		pod_up "${p%:*}" "${p#*:}" || {
+			fail "topology: pod ${p%:*}"
+			exit 1
+		}
+	done
+	topo_check || exit 1
 }
 
 # A stable id from a name, in the shape of a Kubernetes uid, into UID_OUT (no fork: tests make
