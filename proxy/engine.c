@@ -286,7 +286,7 @@ void kp_change_free(struct change *c)
 		abort(); /* applied changes are committed or undone first */
 	kp_service_free(c->svc);
 	kp_slice_free(c->sl);
-	free(c->key); /* file and where share its allocation */
+	/* key, file and where belong to the run's changes (sync.c) */
 }
 
 /* ---- the difference ------------------------------------------------------------------------ */

@@ -41,7 +41,7 @@ struct prevobj {
 /* One object replaced or deleted (svc and sl NULL). */
 struct change {
 	bool is_svc;
-	char *key; /* "ns/name"; file and where share its allocation (kp_change_free) */
+	char *key; /* "ns/name"; key, file and where belong to the run's list of changes */
 	char *file;
 	char *where; /* for messages: "FILE (document N): KIND NS/NAME" */
 	struct kp_service *svc;
