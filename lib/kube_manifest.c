@@ -386,7 +386,7 @@ static int attach(struct builder *b, yajl_val v, const char *anchor, yaml_mark_t
 		 * a large one is checked once, sorted, when it ends */
 		if (f->v->u.object.len < KM_SMALL_MAP)
 			for (size_t i = 0; i < f->v->u.object.len; i++)
-				if (strcmp(f->v->u.object.keys[i], text) == 0)
+				if (f->v->u.object.keys[i][0] == text[0] && strcmp(f->v->u.object.keys[i], text) == 0)
 					return fail_at(b, m, "duplicate key '%.64s'", text);
 		/* the key's text is in the arena already (a string or a number's spelling) */
 		f->key = (char *)text;
@@ -716,6 +716,15 @@ static int read_libyaml(struct parse *p, const char *buf, size_t len)
 	return r;
 }
 
+/* Does the first non-blank byte open a JSON object or array? */
+static bool starts_json(const char *buf, size_t len)
+{
+	size_t i = 0;
+	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+		i++;
+	return i < len && (buf[i] == '{' || buf[i] == '[');
+}
+
 /* 0, -1 with err set, or KMF_GIVE_UP (fast reader only) */
 static int parse_once(const char *buf, size_t len, const char *what, bool fast, struct km_file *ret,
 		      struct kelp_err *err)
@@ -730,7 +739,13 @@ static int parse_once(const char *buf, size_t len, const char *what, bool fast, 
 	/* a document's values are bounded by the input (each needs a byte or more), aliases add at
 	 * most KM_ALIAS_EXTRA */
 	p.b.budget = len + KM_ALIAS_EXTRA;
-	int r = fast ? kmf_scan(buf, len, on_event, &p) : read_libyaml(&p, buf, len);
+	int r;
+	if (!fast)
+		r = read_libyaml(&p, buf, len);
+	else if (starts_json(buf, len))
+		r = kmf_scan_json(buf, len, on_event, &p);
+	else
+		r = kmf_scan(buf, len, on_event, &p);
 	if (r == 0 && collect_objects(&p.f, what, p.lines, err) < 0)
 		r = -1;
 	if (r == 0) {

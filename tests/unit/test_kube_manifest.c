@@ -303,7 +303,7 @@ static void test_fast_reader_gives_up(void **state)
 	const char *outside[] = {
 		"# a comment\na: 1\n", "a: 1 # a comment\n", "a: &x 1\nb: *x\n", "a: !!str 1\n", "a: |\n  text\n",
 		"a: >\n  text\n", "a: {b: 1}\n", "a: [1, 2]\n", "a: b\n  c\n", "a: \"x\\ty\"\n", "a: \"x\n  y\"\n",
-		"a:\tb\n", "a: 1\r\n", "a: caf\xc3\xa9\n", "\xef\xbb\xbf" "a: 1\n", "{\"a\": 1}\n", "- a\n", "  a: 1\n",
+		"a:\tb\n", "a: 1\r\n", "a: caf\xc3\xa9\n", "\xef\xbb\xbf" "a: 1\n", "- a\n", "  a: 1\n",
 		"a: 1\n...\n", "--- a: 1\n", "? a\n: 1\n", "\"a\": 1\n", "a:\n  -\n    b: 1\n", "a:\n- - b\n",
 		"%YAML 1.1\n---\na: 1\n",
 	};
@@ -324,6 +324,59 @@ static void test_fast_reader_gives_up(void **state)
 	parse_fails("a: 1\n b: 2\n", "bad.yaml:2:");
 }
 
+/* JSON goes through yajl: the same tree as libyaml's, strings never typed, lines kept. */
+static void test_json_reader(void **state)
+{
+	(void)state;
+	const char *inputs[] = {
+		"{\"a\": 1, \"b\": [1, 2.5, -3e2, true, false, null], \"c\": {\"d\": \"x\\ny\\u00e9\"}, \"e\": \"80\"}",
+		"{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\n{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\"}},\n\n"
+		"{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\"}}]}\n",
+		"  \n {\"a\": {}, \"b\": [], \"c\": [[[]]], \"d\": \"\", \"e\": \"yes\", \"f\": 12345678901234567890123}",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(inputs); i++) {
+		struct km_file fast, slow;
+		struct kelp_err err = {0};
+		int r = km_parse_with(inputs[i], strlen(inputs[i]), "k.json", KM_READ_FAST, &fast, &err);
+		if (r != 0)
+			failf("input %zu: JSON reader %s: %s", i, r == KM_NOT_FAST ? "gave up" : "failed", err.msg);
+		assert_int_equal(km_parse_with(inputs[i], strlen(inputs[i]), "k.json", KM_READ_LIBYAML, &slow, &err), 0);
+		cleanup_free char *a = file_text(&fast);
+		cleanup_free char *b = file_text(&slow);
+		if (strcmp(a, b) != 0)
+			failf("input %zu: JSON reader %s\nlibyaml %s", i, a, b);
+		km_file_free(&fast);
+		km_file_free(&slow);
+	}
+	/* the List's items on their lines */
+	struct km_file f = parse_ok(inputs[1]);
+	assert_int_equal(f.n_objects, 2);
+	assert_int_equal(f.objects[0].line, 2);
+	assert_int_equal(f.objects[1].line, 4);
+	km_file_free(&f);
+	/* a key of 2,000 characters is valid JSON, which libyaml refuses and yajl reads */
+	char big[2100];
+	memset(big, 'k', sizeof(big));
+	big[0] = '{';
+	big[1] = '"';
+	memcpy(big + 2002, "\": 1}", 6);
+	big[2008] = '\0';
+	f = parse_ok(big);
+	assert_int_equal(f.docs[0].v->u.object.len, 1);
+	assert_int_equal(strlen(f.docs[0].v->u.object.keys[0]), 2000);
+	km_file_free(&f);
+	/* left to libyaml: not JSON after all, surrogate escapes; errors are libyaml's */
+	const char *outside[] = {"{\"a\": 1,}", "{\"a\": \"\\ud83d\\ude00\"}", "{\"a\": 1} {\"b\": 2}", "{a: 1}"};
+	for (size_t i = 0; i < ARRAY_SIZE(outside); i++) {
+		struct kelp_err err = {0};
+		int r = km_parse_with(outside[i], strlen(outside[i]), "k.json", KM_READ_FAST, &f, &err);
+		if (r != KM_NOT_FAST)
+			failf("%s: JSON reader returned %d, not KM_NOT_FAST", outside[i], r);
+	}
+	parse_fails("{\"a\": 1, \"a\": 2}", "bad.yaml:1:10: duplicate key 'a'");
+	parse_fails("[1, 2]", "bad.yaml:1:1: a document is not a mapping");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_list_files),
 		cmocka_unit_test(test_fast_reader_matches_libyaml),
 		cmocka_unit_test(test_fast_reader_gives_up),
+		cmocka_unit_test(test_json_reader),
 	};
 	return cmocka_run_group_tests_name("kube_manifest", tests, NULL, NULL);
 }
