@@ -85,6 +85,7 @@ FUZZ_COV_SRCS_fuzz_resources := runtime/spec.c lib/json.c
 FUZZ_COV_SRCS_fuzz_resolve_in_root := lib/fs.c
 FUZZ_COV_SRCS_fuzz_cni_conf := cni-plugins/common/cni.c cni-plugins/common/result.c cni-plugins/common/ip.c \
 	cni-plugins/host-local/config.c cni-plugins/bridge/config.c cni-plugins/portmap/config.c cni-plugins/vxlan/overlay.c
+FUZZ_COV_SRCS_fuzz_cni_peers := cni-plugins/vxlan/overlay.c
 FUZZ_COV_SRCS_fuzz_image_manifest := cri/image/manifest.c
 FUZZ_COV_SRCS_fuzz_image_layer := cri/image/extract.c cri/image/unpack.c
 FUZZ_COV_SRCS_fuzz_kube_manifest := lib/kube_manifest.c

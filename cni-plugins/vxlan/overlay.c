@@ -82,10 +82,11 @@ static int peers_parse(const struct kj *root, struct vx_peers *p, struct cni_err
 		kj_index(&nodes, i, &o);
 		struct vx_peer *x = &p->v[p->n];
 		cleanup_free char *mac = NULL;
-		if (kj_expect_object(&o, &err->k) < 0 || kj_req_string(&o, "name", &x->name, &err->k) < 0 ||
-		    kj_req_string(&o, "vtepMAC", &mac, &err->k) < 0)
+		if (kj_expect_object(&o, &err->k) < 0 || kj_req_string(&o, "name", &x->name, &err->k) < 0)
 			return err->code = CNI_ERR_CONFIG, -1;
-		p->n++;
+		p->n++; /* counted as soon as it owns its name: vx_peers_free frees the first n */
+		if (kj_req_string(&o, "vtepMAC", &mac, &err->k) < 0)
+			return err->code = CNI_ERR_CONFIG, -1;
 		if (ip4_field(&o, "underlayIP", false, &x->underlay, err) < 0 || ip4_field(&o, "podSubnet", true, &x->subnet, err) < 0)
 			return -1;
 		x->subnet.a = cni_ip_first(&x->subnet);
@@ -102,6 +103,19 @@ static int peers_parse(const struct kj *root, struct vx_peers *p, struct cni_err
 	return 0;
 }
 
+int vx_peers_parse(const char *text, size_t len, const char *what, struct vx_peers *p, struct cni_err *err)
+{
+	memset(p, 0, sizeof(*p));
+	struct kj root;
+	if (kj_parse(text, len, what, &root, &err->k) < 0)
+		return err->code = CNI_ERR_DECODE, -1;
+	int r = peers_parse(&root, p, err);
+	yajl_tree_free(root.v);
+	if (r < 0)
+		vx_peers_free(p);
+	return r;
+}
+
 int vx_peers_load(const char *path, struct vx_peers *p, struct cni_err *err)
 {
 	memset(p, 0, sizeof(*p));
@@ -109,14 +123,7 @@ int vx_peers_load(const char *path, struct vx_peers *p, struct cni_err *err)
 	size_t len;
 	if (kelp_read_file_at(AT_FDCWD, path, 1 << 22, &text, &len, &err->k) < 0)
 		return cni_wrap(err, CNI_ERR_IO, "peers file");
-	struct kj root;
-	if (kj_parse(text, len, path, &root, &err->k) < 0)
-		return err->code = CNI_ERR_DECODE, -1;
-	int r = peers_parse(&root, p, err);
-	yajl_tree_free(root.v);
-	if (r < 0)
-		vx_peers_free(p);
-	return r;
+	return vx_peers_parse(text, len, path, p, err);
 }
 
 /* ---- sync ----------------------------------------------------------------------------------- */

@@ -28,6 +28,8 @@ struct vx_peers {
 int vx_conf_parse(const struct kj *conf, struct vx_conf *ret, struct cni_err *err);
 void vx_conf_free(struct vx_conf *c);
 int vx_peers_load(const char *path, struct vx_peers *ret, struct cni_err *err);
+/* The same from a buffer (what names it in errors). */
+int vx_peers_parse(const char *text, size_t len, const char *what, struct vx_peers *ret, struct cni_err *err);
 void vx_peers_free(struct vx_peers *p);
 const struct vx_peer *vx_peers_find(const struct vx_peers *p, const char *name);
 
