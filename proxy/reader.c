@@ -14,6 +14,7 @@
 #define MAX_WORKERS 4
 
 struct job {
+	size_t idx; /* which file the slot holds: a slot is reused every WINDOW files */
 	struct km_file f;
 	struct kelp_err err;
 	int rc;
@@ -43,6 +44,7 @@ static void *worker(void *arg)
 		size_t i = r->next_job++;
 		struct job *j = &r->jobs[i % WINDOW];
 		memset(j, 0, sizeof(*j));
+		j->idx = i;
 		pthread_mutex_unlock(&r->mu);
 		j->rc = km_read_file(r->files[i], &j->f, &j->err);
 		pthread_mutex_lock(&r->mu);
@@ -54,6 +56,11 @@ static void *worker(void *arg)
 }
 
 struct kp_reader *kp_reader_start(char *const *files, size_t n)
+{
+	return kp_reader_start_workers(files, n, -1);
+}
+
+struct kp_reader *kp_reader_start_workers(char *const *files, size_t n, int workers)
 {
 	struct kp_reader *r = xcalloc(1, sizeof(*r));
 	r->files = files;
@@ -69,6 +76,8 @@ struct kp_reader *kp_reader_start(char *const *files, size_t n)
 	if (getloadavg(load, 1) == 1)
 		cpus = (long)((double)cpus - load[0]);
 	int want = n < 4 || cpus < 1 ? 0 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
+	if (workers >= 0)
+		want = workers > MAX_WORKERS ? MAX_WORKERS : workers;
 	for (int i = 0; i < want; i++) {
 		if (pthread_create(&r->workers[i], NULL, worker, r) != 0)
 			break; /* fewer workers, or none: kp_reader_next parses itself */
@@ -86,12 +95,14 @@ int kp_reader_next(struct kp_reader *r, struct km_file *ret, struct kelp_err *er
 		/* no thread: read it here */
 		r->next_job = i + 1;
 		memset(j, 0, sizeof(*j));
+		j->idx = i;
 		pthread_mutex_unlock(&r->mu);
 		j->rc = km_read_file(r->files[i], &j->f, &j->err);
 		pthread_mutex_lock(&r->mu);
 		j->done = true;
 	}
-	while (!j->done)
+	/* done, and done with file i: the slot may still hold file i - WINDOW, taken already */
+	while (!(j->done && j->idx == i))
 		pthread_cond_wait(&r->done, &r->mu);
 	/* out of the slot before it is given to job i + WINDOW */
 	int rc = j->rc;

@@ -11,6 +11,9 @@ struct kp_reader;
 
 /* files must outlive the reader. */
 struct kp_reader *kp_reader_start(char *const *files, size_t n);
+/* The same with a given number of worker threads (at most 4; 0: files are parsed by
+ * kp_reader_next itself; -1: one per idle CPU, as kp_reader_start). */
+struct kp_reader *kp_reader_start_workers(char *const *files, size_t n, int workers);
 /* The next file in order (blocks until it is parsed); *ret is the caller's. -1: that file could
  * not be read or parsed (err). */
 int kp_reader_next(struct kp_reader *r, struct km_file *ret, struct kelp_err *err);

@@ -1,0 +1,114 @@
+/* Unit tests of proxy/reader.c: files parsed ahead by 0 to 4 worker threads come out complete
+ * and in order, with the error of a bad file at its place; stopping early frees what was parsed
+ * ahead. Every slot of the 16-file window is reused many times over (200 files). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "test_util.h"
+
+#include "cleanup.h"
+#include "fs.h"
+#include "reader.h"
+
+#define N_FILES 200
+#define BAD 77 /* this one is not YAML */
+
+static char dir[] = "/tmp/kelp-test-reader.XXXXXX";
+static char *files[N_FILES + 1];
+
+static int setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	for (int i = 0; i < N_FILES; i++) {
+		files[i] = xasprintf("%s/svc-%03d.yaml", dir, i);
+		FILE *f = fopen(files[i], "w");
+		if (!f)
+			return -1;
+		if (i == BAD)
+			fprintf(f, "kind: [Service\n");
+		else
+			fprintf(f, "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-%03d\n---\nkind: EndpointSlice\n", i);
+		fclose(f);
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < N_FILES; i++) {
+		unlink(files[i]);
+		free(files[i]);
+	}
+	rmdir(dir);
+	return 0;
+}
+
+static void read_all(int workers)
+{
+	struct kp_reader *r = kp_reader_start_workers(files, N_FILES, workers);
+	for (int i = 0; i < N_FILES; i++) {
+		struct km_file f = {0};
+		struct kelp_err err = {0};
+		int rc = kp_reader_next(r, &f, &err);
+		if (i == BAD) {
+			if (rc != -1 || !strstr(err.msg, files[i]))
+				failf("%d workers: file %d: rc %d, error '%s'", workers, i, rc, err.msg);
+			continue;
+		}
+		if (rc != 0)
+			failf("%d workers: file %d: %s", workers, i, err.msg);
+		char want[16], name[256];
+		snprintf(want, sizeof(want), "svc-%03d", i);
+		if (f.n_objects != 2 || !strstr(km_object_name(&f.objects[0], name, sizeof(name)), want))
+			failf("%d workers: file %d gave %zu objects, the first %s", workers, i, f.n_objects,
+			      f.n_objects ? name : "none");
+		km_file_free(&f);
+	}
+	kp_reader_stop(r);
+}
+
+static void test_in_order(void **state)
+{
+	(void)state;
+	for (int w = 0; w <= 4; w++)
+		for (int round = 0; round < 3; round++)
+			read_all(w);
+	read_all(-1);
+}
+
+static void test_stop_early(void **state)
+{
+	(void)state;
+	for (int w = 0; w <= 4; w++) {
+		struct kp_reader *r = kp_reader_start_workers(files, N_FILES, w);
+		for (int i = 0; i < 40; i++) {
+			struct km_file f = {0};
+			struct kelp_err err;
+			if (kp_reader_next(r, &f, &err) == 0)
+				km_file_free(&f);
+		}
+		kp_reader_stop(r); /* what the workers parsed ahead is freed (LeakSanitizer under make asan) */
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_in_order),
+		cmocka_unit_test(test_stop_early),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
