@@ -242,9 +242,11 @@ static yajl_val scalar(struct builder *b, const yaml_event_t *e)
 	bool resolve = e->data.scalar.plain_implicit && e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag;
 	bool want_int = tag && strcmp(tag, YAML_INT_TAG) == 0, want_float = tag && strcmp(tag, YAML_FLOAT_TAG) == 0;
 	bool want_bool = tag && strcmp(tag, YAML_BOOL_TAG) == 0, want_null = tag && strcmp(tag, YAML_NULL_TAG) == 0;
-	/* most scalars are names and addresses: decide by the first byte before any comparison */
+	/* most scalars are names and addresses: decide by the first byte and the length before any
+	 * comparison (the words below are at most 5 bytes) */
 	char c0 = s[0];
-	bool maybe_word = c0 == '\0' || strchr("~nNtTfFyYoO", c0);
+	size_t len = e->data.scalar.length;
+	bool maybe_word = c0 == '\0' || (len <= 5 && strchr("~nNtTfFyYoO", c0));
 	bool maybe_num = (c0 >= '0' && c0 <= '9') || c0 == '-' || c0 == '+' || c0 == '.';
 
 	if ((resolve || want_null) && maybe_word && one_of(s, nulls))

@@ -90,11 +90,17 @@ static int pop(struct scan *s, size_t col)
 	return emit(s, seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT, col);
 }
 
+/* YAML's indicators: no plain scalar starts with one */
+static const bool indicator[256] = {
+	['#'] = 1, ['&'] = 1, ['*'] = 1, ['!'] = 1, ['|'] = 1, ['>'] = 1, ['%'] = 1, ['@'] = 1, ['`'] = 1,
+	[','] = 1, ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1, ['"'] = 1, ['\''] = 1, ['?'] = 1, [':'] = 1,
+};
+
 /* Can a plain scalar start at p? Not at an indicator, nor at "- ", "? ", ": ". */
 static bool plain_start(const char *p, const char *end)
 {
 	unsigned char c = (unsigned char)*p;
-	if (!ok_byte(c) || strchr("#&*!|>%@`,[]{}\"'?:", c))
+	if (!ok_byte(c) || indicator[c])
 		return false;
 	return !(c == '-' && (p + 1 == end || p[1] == ' '));
 }
