@@ -178,7 +178,11 @@ static bool parse_number(const char *s, long long *ri, bool *int_ok, double *rd)
 
 struct frame {
 	yajl_val v;
-	size_t cap;     /* of v's arrays */
+	/* v's arrays while it is open: buffers kept from one node to the next at this depth (one
+	 * malloc per depth, not per mapping), copied into the arena at the exact size by pop */
+	const char **kbuf;
+	yajl_val *vbuf;
+	size_t bcap;
 	char *key;      /* a mapping's key waiting for its value */
 	char *anchor;   /* registered when the node is complete */
 	bool items;     /* the root mapping's "items" sequence: its elements' lines are kept */
@@ -336,16 +340,25 @@ static yajl_val copy_value(struct builder *b, yajl_val v, yaml_mark_t m)
 	return c;
 }
 
-static int grow(void **arr, size_t *cap, size_t len, size_t size)
+/* Room for one more entry in the frame's buffers (both grow together). */
+static int frame_grow(struct frame *f)
 {
-	if (len < *cap)
-		return 0;
-	size_t ncap = *cap ? *cap * 2 : 4;
-	void *p = realloc(*arr, ncap * size);
-	if (!p)
+	size_t cap = f->bcap ? f->bcap * 2 : 8;
+	const char **k = realloc(f->kbuf, cap * sizeof(*k));
+	if (!k)
 		return -1;
-	*arr = p;
-	*cap = ncap;
+	f->kbuf = k;
+	yajl_val *v = realloc(f->vbuf, cap * sizeof(*v));
+	if (!v)
+		return -1;
+	f->vbuf = v;
+	f->bcap = cap;
+	if (f->v->type == yajl_t_object) {
+		f->v->u.object.keys = k;
+		f->v->u.object.values = v;
+	} else {
+		f->v->u.array.values = v;
+	}
 	return 0;
 }
 
@@ -369,7 +382,7 @@ static int attach(struct builder *b, yajl_val v, const char *anchor, yaml_mark_t
 	}
 	struct frame *f = &b->stack[b->depth - 1];
 	if (f->v->type == yajl_t_array) {
-		if (grow((void **)&f->v->u.array.values, &f->cap, f->v->u.array.len, sizeof(yajl_val)) < 0)
+		if (f->v->u.array.len == f->bcap && frame_grow(f) < 0)
 			return oom(b);
 		f->v->u.array.values[f->v->u.array.len++] = v;
 		return 0;
@@ -394,18 +407,8 @@ static int attach(struct builder *b, yajl_val v, const char *anchor, yaml_mark_t
 		f->key = (char *)text;
 		return 0;
 	}
-	if (f->v->u.object.len == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 4;
-		const char **keys = realloc(f->v->u.object.keys, cap * sizeof(char *));
-		if (keys)
-			f->v->u.object.keys = keys;
-		yajl_val *values = keys ? realloc(f->v->u.object.values, cap * sizeof(yajl_val)) : NULL;
-		if (values)
-			f->v->u.object.values = values;
-		if (!keys || !values)
-			return oom(b);
-		f->cap = cap;
-	}
+	if (f->v->u.object.len == f->bcap && frame_grow(f) < 0)
+		return oom(b);
 	f->v->u.object.keys[f->v->u.object.len] = f->key;
 	f->v->u.object.values[f->v->u.object.len++] = v;
 	f->key = NULL;
@@ -435,24 +438,16 @@ static int check_duplicates(struct builder *b, const struct frame *f, yaml_mark_
 	return 0;
 }
 
-/* A frame's arrays grow with malloc while it is open (attach), and move into the arena at the
- * exact size when it closes (pop). */
-static void frame_free_arrays(struct frame *f)
-{
-	if (f->v->type == yajl_t_object) {
-		free(f->v->u.object.keys);
-		free(f->v->u.object.values);
-	} else {
-		free(f->v->u.array.values);
-	}
-}
-
 static void stack_clear(struct builder *b)
 {
-	while (b->depth > 0) {
-		struct frame *f = &b->stack[--b->depth];
-		frame_free_arrays(f);
-		free(f->anchor);
+	while (b->depth > 0)
+		free(b->stack[--b->depth].anchor);
+	for (size_t i = 0; i < sizeof(b->stack) / sizeof(b->stack[0]); i++) {
+		free(b->stack[i].kbuf);
+		free(b->stack[i].vbuf);
+		b->stack[i].kbuf = NULL;
+		b->stack[i].vbuf = NULL;
+		b->stack[i].bcap = 0;
 	}
 }
 
@@ -478,7 +473,19 @@ static int push(struct builder *b, yajl_type t, const unsigned char *anchor, yam
 		b->item_lines[b->n_item_lines++] = (int)m.line + 1;
 	}
 	struct frame *f = &b->stack[b->depth];
+	const char **kbuf = f->kbuf;
+	yajl_val *vbuf = f->vbuf;
+	size_t bcap = f->bcap;
 	memset(f, 0, sizeof(*f));
+	f->kbuf = kbuf;
+	f->vbuf = vbuf;
+	f->bcap = bcap;
+	if (t == yajl_t_object) {
+		v->u.object.keys = kbuf;
+		v->u.object.values = vbuf;
+	} else {
+		v->u.array.values = vbuf;
+	}
 	f->v = v;
 	f->anchor = a;
 	/* the root mapping's "items": its elements are a List's objects */
@@ -512,7 +519,6 @@ static int pop(struct builder *b, yaml_mark_t m, yajl_val *root)
 			oom(b);
 			goto out;
 		}
-		frame_free_arrays(&f);
 		v->u.object.keys = keys;
 		v->u.object.values = values;
 	} else {
@@ -522,14 +528,12 @@ static int pop(struct builder *b, yaml_mark_t m, yajl_val *root)
 			oom(b);
 			goto out;
 		}
-		frame_free_arrays(&f);
 		v->u.array.values = values;
 	}
 	r = attach(b, v, f.anchor, m, root);
 	free(f.anchor);
 	return r;
 out:
-	frame_free_arrays(&f);
 	free(f.anchor);
 	return r;
 }
