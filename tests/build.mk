@@ -9,7 +9,7 @@ FUZZ_DIR := $(BUILD)/fuzz
 FUZZ_OBJ := $(FUZZ_DIR)/obj
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS = $(CFLAGS_BASE) -Wno-unknown-warning-option -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
-	-Icni-plugins/common -Icni-plugins -Icri/image
+	-Icni-plugins/common -Icni-plugins -Icri/image -Iproxy
 FUZZ_LDFLAGS = $(FUZZ_SAN) -fsanitize=fuzzer
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -19,6 +19,7 @@ FUZZ_LIBKELP := $(FUZZ_DIR)/libkelp.a
 FUZZ_LIBRT := $(FUZZ_DIR)/libkelp-runtime.a
 FUZZ_LIBCNI := $(FUZZ_DIR)/libkelp-cni.a
 FUZZ_LIBIMG := $(FUZZ_DIR)/libkelp-image.a
+FUZZ_LIBPROXY := $(FUZZ_DIR)/libkelp-proxy.a
 FUZZ_CNI_SRCS := $(wildcard cni-plugins/common/*.c) cni-plugins/host-local/config.c \
 	cni-plugins/bridge/config.c cni-plugins/portmap/config.c cni-plugins/vxlan/overlay.c
 
@@ -30,7 +31,8 @@ $(FUZZ_LIBKELP): $(LIB_SRCS:%.c=$(FUZZ_OBJ)/%.o)
 $(FUZZ_LIBRT): $(RT_SRCS:%.c=$(FUZZ_OBJ)/%.o)
 $(FUZZ_LIBCNI): $(FUZZ_CNI_SRCS:%.c=$(FUZZ_OBJ)/%.o)
 $(FUZZ_LIBIMG): $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(wildcard cri/image/*.c))
-$(FUZZ_LIBKELP) $(FUZZ_LIBRT) $(FUZZ_LIBCNI) $(FUZZ_LIBIMG):
+$(FUZZ_LIBPROXY): $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(wildcard proxy/*.c))
+$(FUZZ_LIBKELP) $(FUZZ_LIBRT) $(FUZZ_LIBCNI) $(FUZZ_LIBIMG) $(FUZZ_LIBPROXY):
 	@mkdir -p $(dir $@)
 	rm -f $@; ar rcs $@ $^
 
@@ -41,6 +43,7 @@ FUZZ_LINK_fuzz_resolve := $(FUZZ_LIBKELP) -lyajl
 FUZZ_LINK_fuzz_cni := $(FUZZ_LIBCNI) $(FUZZ_LIBKELP) -lnftnl -lmnl -lyajl
 FUZZ_LINK_fuzz_image := $(FUZZ_LIBIMG) $(FUZZ_LIBKELP) -lcurl -larchive -lcrypto -lsqlite3 -lyaml -lyajl -lpthread
 FUZZ_LINK_fuzz_kube := $(FUZZ_LIBKELP) -lyaml -lyajl
+FUZZ_LINK_fuzz_proxy := $(FUZZ_LIBPROXY) $(FUZZ_LIBKELP) -lnftnl -lmnl -lnetfilter_conntrack -lyaml -lyajl -lpthread
 fuzz_family = $(word 1,$(subst _, ,$(1)))_$(word 2,$(subst _, ,$(1)))
 # The archives a target links (a function: a literal % in a pattern rule's prerequisites is the stem).
 fuzz_archives = $(filter %.a,$(FUZZ_LINK_$(call fuzz_family,$(1))))
@@ -88,7 +91,8 @@ FUZZ_COV_SRCS_fuzz_cni_conf := cni-plugins/common/cni.c cni-plugins/common/resul
 FUZZ_COV_SRCS_fuzz_cni_peers := cni-plugins/vxlan/overlay.c
 FUZZ_COV_SRCS_fuzz_image_manifest := cri/image/manifest.c
 FUZZ_COV_SRCS_fuzz_image_layer := cri/image/extract.c cri/image/unpack.c
-FUZZ_COV_SRCS_fuzz_kube_manifest := lib/kube_manifest.c
+FUZZ_COV_SRCS_fuzz_kube_manifest := lib/kube_manifest.c lib/kube_manifest_fast.c
+FUZZ_COV_SRCS_fuzz_proxy_model := proxy/model.c proxy/elems.c
 FUZZ_COV := $(BUILD)/fuzzcov
 .PHONY: fuzz-cov
 fuzz-cov:
