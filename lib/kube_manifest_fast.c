@@ -350,16 +350,20 @@ struct jscan {
 	struct scan s;
 	yajl_handle h;
 	const char *buf;
-	size_t off; /* up to where newlines are counted into s.line */
+	size_t len;
+	size_t off; /* up to where line breaks are counted into s.line */
 	int rc;
 };
 
-/* The line of the token yajl just read. */
+/* The line of the token yajl just read. Line breaks as libyaml counts them: LF, CR LF, and a
+ * CR alone (NEL, LS and PS make the buffer libyaml's: json_for_libyaml). */
 static void jline(struct jscan *j)
 {
 	size_t end = yajl_get_bytes_consumed(j->h);
-	for (; j->off < end; j->off++)
-		j->s.line += j->buf[j->off] == '\n';
+	for (; j->off < end; j->off++) {
+		char c = j->buf[j->off];
+		j->s.line += c == '\n' || (c == '\r' && (j->off + 1 >= j->len || j->buf[j->off + 1] != '\n'));
+	}
 }
 
 static int jdone(struct jscan *j, int r)
@@ -434,19 +438,32 @@ static const yajl_callbacks jcallbacks = {
 	.yajl_end_array = j_end_array,
 };
 
-/* libyaml refuses \u escapes of UTF-16 surrogates, which JSON allows in pairs: such a buffer is
- * left to libyaml, so that both readers accept the same inputs. */
-static bool has_surrogate_escape(const char *buf, size_t len)
+/* JSON that libyaml reads otherwise than yajl goes to libyaml, so that both readers give the same
+ * tree wherever both accept an input: \u escapes of UTF-16 surrogates (which JSON allows in
+ * pairs and libyaml refuses), and raw NEL, LS and PS (U+0085, U+2028, U+2029), which libyaml
+ * takes for line breaks, also inside a quoted string, where it folds them into a space. */
+static bool json_for_libyaml(const char *buf, size_t len)
 {
-	for (const char *p = buf; (p = memchr(p, '\\', len - (size_t)(p - buf))) && (size_t)(buf + len - p) >= 4; p += 2)
-		if ((p[1] == 'u' || p[1] == 'U') && (p[2] == 'd' || p[2] == 'D') && strchr("89abAB", p[3]) && p[3])
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		if (c == '\\') {
+			if (i + 3 < len && (buf[i + 1] == 'u' || buf[i + 1] == 'U') && (buf[i + 2] == 'd' || buf[i + 2] == 'D') &&
+			    buf[i + 3] && strchr("89abAB", buf[i + 3]))
+				return true;
+			i++; /* the escaped character, maybe a backslash */
+		} else if (c == 0xc2 && i + 1 < len && (unsigned char)buf[i + 1] == 0x85) {
 			return true;
+		} else if (c == 0xe2 && i + 2 < len && (unsigned char)buf[i + 1] == 0x80 &&
+			   ((unsigned char)buf[i + 2] == 0xa8 || (unsigned char)buf[i + 2] == 0xa9)) {
+			return true;
+		}
+	}
 	return false;
 }
 
 int kmf_scan_json(const char *buf, size_t len, kmf_event_fn fn, void *ctx)
 {
-	if (has_surrogate_escape(buf, len))
+	if (json_for_libyaml(buf, len))
 		return KMF_GIVE_UP;
 	struct jscan *j = calloc(1, sizeof(*j));
 	char *scratch = malloc(len + 1);
@@ -457,6 +474,7 @@ int kmf_scan_json(const char *buf, size_t len, kmf_event_fn fn, void *ctx)
 	j->s.ctx = ctx;
 	j->s.scratch = scratch;
 	j->buf = buf;
+	j->len = len;
 	if (!(j->h = yajl_alloc(&jcallbacks, NULL, j)))
 		goto out;
 	if ((r = emit(&j->s, YAML_DOCUMENT_START_EVENT, 0)))

@@ -21,5 +21,6 @@ typedef int (*kmf_event_fn)(void *ctx, yaml_event_t *e);
 /* 0 when the whole buffer was read, KMF_GIVE_UP, or fn's negative return. */
 int kmf_scan(const char *buf, size_t len, kmf_event_fn fn, void *ctx);
 /* The same for one JSON value, read by yajl (`kubectl get -o json`): KMF_GIVE_UP when it is
- * not JSON, or holds \u escapes of UTF-16 surrogates (which libyaml refuses). */
+ * not JSON, or holds what libyaml reads otherwise (\u escapes of UTF-16 surrogates, raw NEL,
+ * LS or PS). */
 int kmf_scan_json(const char *buf, size_t len, kmf_event_fn fn, void *ctx);

@@ -333,6 +333,10 @@ static void test_json_reader(void **state)
 		"{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[\n{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\"}},\n\n"
 		"{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\"}}]}\n",
 		"  \n {\"a\": {}, \"b\": [], \"c\": [[[]]], \"d\": \"\", \"e\": \"yes\", \"f\": 12345678901234567890123}",
+		/* a CR alone is a line break to libyaml too (tests/fuzz/crashes/fuzz_kube_manifest-1, -2:
+		 * the JSON reader counted only LF, so the objects' lines differed) */
+		"\r{ }",
+		"\r\n\r{\"kind\":\"List\",\"items\":[\r{\"a\":1},\r\n{\"b\":2},\n\r{\"c\":3}]}",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(inputs); i++) {
 		struct km_file fast, slow;
@@ -366,7 +370,8 @@ static void test_json_reader(void **state)
 	assert_int_equal(strlen(f.docs[0].v->u.object.keys[0]), 2000);
 	km_file_free(&f);
 	/* left to libyaml: not JSON after all, surrogate escapes; errors are libyaml's */
-	const char *outside[] = {"{\"a\": 1,}", "{\"a\": \"\\ud83d\\ude00\"}", "{\"a\": 1} {\"b\": 2}", "{a: 1}"};
+	const char *outside[] = {"{\"a\": 1,}", "{\"a\": \"\\ud83d\\ude00\"}", "{\"a\": 1} {\"b\": 2}", "{a: 1}",
+				 "{\"a\": \"x\xe2\x80\xa8y\"}", "{\"a\": \"x\xc2\x85y\"}"};
 	for (size_t i = 0; i < ARRAY_SIZE(outside); i++) {
 		struct kelp_err err = {0};
 		int r = km_parse_with(outside[i], strlen(outside[i]), "k.json", KM_READ_FAST, &f, &err);
