@@ -29,7 +29,8 @@
 # Everything runs in network namespaces made here (kb-PID-…), deleted at the end, on error and
 # on ^C; nothing touches the root namespace. Fairness and what is timed:
 # - full sync: per round one fresh "node" netns (lo, and the node IP 198.18.0.1 for NodePorts
-#   on a veth pair). In it, in an order rotated every round: `kelp-proxy sync` of the files layout
+#   on a veth pair). Each load starts after `settle`, with the CPUs idle again. In the netns, in
+#   an order rotated every round: `kelp-proxy sync` of the files layout
 #   (and of the lists layout, with LAYOUTS), and `nft -f RULES`, where RULES is the equivalent
 #   ruleset saved after kelp-proxy's sync in the warm-up round: `nft list ruleset`, with the few
 #   rewrites nft needs to read its own listing back (see save_equivalent); after each one the
@@ -135,11 +136,28 @@ save_equivalent() { # N
 	diff "$f.listed" "$tmp/rules.$n" | grep -c '^>' >"$res/rules.$n.rewritten"
 }
 
+# Before a timed load: SETTLE seconds, then until the CPUs are idle (under 10% busy over 100 ms,
+# for at most 5 s). A flushed ruleset of 144,000 elements, and a deleted namespace, are freed by
+# the kernel in the background for a second or more; whichever load came next would share the
+# CPUs with that (both sides get the same wait).
+settle() {
+	local i cpu u n s id io irq sirq st rest busy0 idle0 busy1 idle1
+	sleep "$SETTLE"
+	for ((i = 0; i < 50; i++)); do
+		read -r cpu u n s id io irq sirq st rest </proc/stat
+		busy0=$((u + n + s + irq + sirq + st)) idle0=$((id + io))
+		sleep 0.1
+		read -r cpu u n s id io irq sirq st rest </proc/stat
+		busy1=$((u + n + s + irq + sirq + st)) idle1=$((id + io))
+		[ $(((busy1 - busy0) * 10)) -lt $((busy1 - busy0 + idle1 - idle0)) ] && break
+	done
+}
+
 kelp_sync() { # N LAYOUT-DIR LABEL ROUND
 	local n=$1 dir=$2 label=$3 round=$4 st=$tmp/st-sync t0 t1 us got
 	rm -rf "$st" || die "cannot remove $st"
 	mkdir "$st" || die "cannot make $st"
-	sleep "$SETTLE"
+	settle
 	t0=$EPOCHREALTIME
 	# shellcheck disable=SC2046
 	must "$KP" $(node_opts) --state-dir "$st" sync "$dir"
@@ -169,7 +187,7 @@ kelp_sync() { # N LAYOUT-DIR LABEL ROUND
 nft_load() { # N ROUND
 	local n=$1 round=$2 t0 t1
 	[ -s "$tmp/rules.$n" ] || die "no saved ruleset for $n services"
-	sleep "$SETTLE"
+	settle
 	t0=$EPOCHREALTIME
 	must nft -f "$tmp/rules.$n"
 	t1=$EPOCHREALTIME
