@@ -111,8 +111,10 @@ int vx_peers_parse(const char *text, size_t len, const char *what, struct vx_pee
 		return err->code = CNI_ERR_DECODE, -1;
 	int r = peers_parse(&root, p, err);
 	yajl_tree_free(root.v);
-	if (r < 0)
+	if (r < 0) {
 		vx_peers_free(p);
+		cni_wrap(err, 0, "%s", what); /* a field's error names the file too */
+	}
 	return r;
 }
 
