@@ -175,13 +175,10 @@ static void file_record(struct kp_engine *e, const char *path, char **keys)
 
 /* A file that cannot be read or parsed keeps the objects it had (from the state file at
  * start-up). */
-static void keep_prev(struct kp_engine *e, const char *key, const char *path, struct changes *out, struct hmap *seen)
+/* The last good version po of the object key, as a change of this run (once per key). */
+static void push_prev(struct prevobj *po, const char *key, const char *path, struct changes *out, struct hmap *seen)
 {
-	void **p = hmap_gets(&e->prev, key);
-	if (!p || hmap_gets(seen, key))
-		return;
-	struct prevobj *po = *p;
-	if (!po->svc && !po->sl)
+	if ((!po->svc && !po->sl) || hmap_gets(seen, key))
 		return;
 	hmap_put(seen, key, strlen(key), (void *)1);
 	struct change *c = change_push(out);
@@ -191,23 +188,23 @@ static void keep_prev(struct kp_engine *e, const char *key, const char *path, st
 	c->sl = TAKE_PTR(po->sl);
 }
 
+static void keep_prev(struct kp_engine *e, const char *key, const char *path, struct changes *out, struct hmap *seen)
+{
+	void **p = hmap_gets(&e->prev, key);
+	if (p)
+		push_prev(*p, key, path, out, seen);
+}
+
 static void keep_prev_of_file(struct kp_engine *e, const char *path, struct changes *out, struct hmap *seen)
 {
 	struct hmap_ent *ent;
 	for (size_t i = 0; hmap_next(&e->prev, &i, &ent);) {
 		struct prevobj *po = ent->val;
-		if (!po->file || strcmp(po->file, path) || (!po->svc && !po->sl))
+		if (!po->file || strcmp(po->file, path))
 			continue;
 		char key[600];
 		snprintf(key, sizeof(key), "%.*s", (int)ent->klen, (const char *)ent->key);
-		if (hmap_gets(seen, key))
-			continue;
-		hmap_put(seen, key, strlen(key), (void *)1);
-		struct change *c = change_push(out);
-		c->is_svc = po->svc != NULL;
-		change_names(out, c, key + 2, path, path);
-		c->svc = TAKE_PTR(po->svc);
-		c->sl = TAKE_PTR(po->sl);
+		push_prev(po, key, path, out, seen);
 	}
 }
 
