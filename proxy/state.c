@@ -171,7 +171,6 @@ struct kp_state_write {
 	int fds[KP_STATE_SHARDS];
 	unsigned shards[KP_STATE_SHARDS], n;
 	int code;        /* errno of the first failure */
-	const char *what; /* what failed */
 	pthread_t thread;
 };
 
