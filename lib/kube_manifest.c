@@ -722,8 +722,7 @@ static int read_libyaml(struct parse *p, const char *buf, size_t len)
 	return r;
 }
 
-/* Does the first non-blank byte open a JSON object or array? */
-static bool starts_json(const char *buf, size_t len)
+bool km_looks_json(const char *buf, size_t len)
 {
 	size_t i = 0;
 	while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
@@ -748,7 +747,7 @@ static int parse_once(const char *buf, size_t len, const char *what, bool fast, 
 	int r;
 	if (!fast)
 		r = read_libyaml(&p, buf, len);
-	else if (starts_json(buf, len))
+	else if (km_looks_json(buf, len))
 		r = kmf_scan_json(buf, len, on_event, &p);
 	else
 		r = kmf_scan(buf, len, on_event, &p);

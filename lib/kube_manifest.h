@@ -3,6 +3,7 @@
  * the JSON path of a bad field, serve both. A `List` (or `*List`) is opened into its items.
  * Files of a directory are read in name order, like `kubectl apply -f DIR`. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -40,6 +41,8 @@ enum km_reader {
 	KM_READ_FAST,    /* fast only: KM_NOT_FAST where it gives up */
 };
 #define KM_NOT_FAST 1
+/* Does the first non-blank byte open a JSON object or array? (Such a buffer goes to yajl.) */
+bool km_looks_json(const char *buf, size_t len);
 int km_parse_with(const char *buf, size_t len, const char *what, enum km_reader how, struct km_file *ret,
 		  struct kelp_err *err);
 /* Read and parse one file (at most 64 MiB). */

@@ -84,14 +84,6 @@ static bool same_value(yajl_val a, yajl_val b)
 	}
 }
 
-static bool is_json(const uint8_t *data, size_t size)
-{
-	size_t i = 0;
-	while (i < size && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
-		i++;
-	return i < size && (data[i] == '{' || data[i] == '[');
-}
-
 /* The fast readers (block YAML, and JSON through yajl) where they read the input, against
  * libyaml. */
 static void differential(const uint8_t *data, size_t size)
@@ -102,7 +94,7 @@ static void differential(const uint8_t *data, size_t size)
 	if (rf == KM_NOT_FAST)
 		return;
 	int rs = km_parse_with((const char *)data, size, "fuzz.yaml", KM_READ_LIBYAML, &slow, &es);
-	if (rf == 0 && rs != 0 && is_json(data, size)) {
+	if (rf == 0 && rs != 0 && km_looks_json((const char *)data, size)) {
 		/* libyaml refuses some valid JSON (a key over 1024 characters): then yajl must agree
 		 * that the input is JSON */
 		struct kj back = {0};

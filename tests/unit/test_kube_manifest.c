@@ -260,6 +260,25 @@ static char *file_text(const struct km_file *f)
 	return text;
 }
 
+/* Each input is read by a fast reader (not given up) and gives libyaml's objects and lines. */
+static void fast_matches_libyaml(const char *const *inputs, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct km_file fast, slow;
+		struct kelp_err err = {0};
+		int r = km_parse_with(inputs[i], strlen(inputs[i]), what, KM_READ_FAST, &fast, &err);
+		if (r != 0)
+			failf("%s input %zu: fast reader %s: %s", what, i, r == KM_NOT_FAST ? "gave up" : "failed", err.msg);
+		assert_int_equal(km_parse_with(inputs[i], strlen(inputs[i]), what, KM_READ_LIBYAML, &slow, &err), 0);
+		cleanup_free char *a = file_text(&fast);
+		cleanup_free char *b = file_text(&slow);
+		if (strcmp(a, b) != 0)
+			failf("%s input %zu: fast %s\nlibyaml %s", what, i, a, b);
+		km_file_free(&fast);
+		km_file_free(&slow);
+	}
+}
+
 /* The block YAML kubectl writes goes through the fast reader, and gives libyaml's tree. */
 static void test_fast_reader_matches_libyaml(void **state)
 {
@@ -280,20 +299,7 @@ static void test_fast_reader_matches_libyaml(void **state)
 		"",
 		"\n\n",
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(inputs); i++) {
-		struct km_file fast, slow;
-		struct kelp_err err = {0};
-		int r = km_parse_with(inputs[i], strlen(inputs[i]), "k.yaml", KM_READ_FAST, &fast, &err);
-		if (r != 0)
-			failf("input %zu: fast reader %s: %s", i, r == KM_NOT_FAST ? "gave up" : "failed", err.msg);
-		assert_int_equal(km_parse_with(inputs[i], strlen(inputs[i]), "k.yaml", KM_READ_LIBYAML, &slow, &err), 0);
-		cleanup_free char *a = file_text(&fast);
-		cleanup_free char *b = file_text(&slow);
-		if (strcmp(a, b) != 0)
-			failf("input %zu: fast %s\nlibyaml %s", i, a, b);
-		km_file_free(&fast);
-		km_file_free(&slow);
-	}
+	fast_matches_libyaml(inputs, ARRAY_SIZE(inputs), "k.yaml");
 }
 
 /* What the fast reader leaves to libyaml: still read (or refused) by km_parse as before. */
@@ -338,20 +344,7 @@ static void test_json_reader(void **state)
 		"\r{ }",
 		"\r\n\r{\"kind\":\"List\",\"items\":[\r{\"a\":1},\r\n{\"b\":2},\n\r{\"c\":3}]}",
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(inputs); i++) {
-		struct km_file fast, slow;
-		struct kelp_err err = {0};
-		int r = km_parse_with(inputs[i], strlen(inputs[i]), "k.json", KM_READ_FAST, &fast, &err);
-		if (r != 0)
-			failf("input %zu: JSON reader %s: %s", i, r == KM_NOT_FAST ? "gave up" : "failed", err.msg);
-		assert_int_equal(km_parse_with(inputs[i], strlen(inputs[i]), "k.json", KM_READ_LIBYAML, &slow, &err), 0);
-		cleanup_free char *a = file_text(&fast);
-		cleanup_free char *b = file_text(&slow);
-		if (strcmp(a, b) != 0)
-			failf("input %zu: JSON reader %s\nlibyaml %s", i, a, b);
-		km_file_free(&fast);
-		km_file_free(&slow);
-	}
+	fast_matches_libyaml(inputs, ARRAY_SIZE(inputs), "k.json");
 	/* the List's items on their lines */
 	struct km_file f = parse_ok(inputs[1]);
 	assert_int_equal(f.n_objects, 2);
