@@ -8,48 +8,87 @@
 
 #include "cleanup.h"
 
-/* Parsed files waiting to be consumed: bounds the memory of the trees held at once. Job i
- * lives in slot i % WINDOW: a worker starts it only once job i - WINDOW was taken. */
-#define WINDOW 16
+/* Files go out in chunks: a thread takes a whole chunk, and the two sides meet once per chunk,
+ * not once per file (a futex wait and wake-up per file cost more than the parse saved, on a VM
+ * with 2 CPUs). Chunk c lives in slot c % WINDOW, which bounds the trees held at once. */
+#define CHUNK 32
+#define WINDOW 4
 #define MAX_WORKERS 4
 
-struct job {
-	size_t idx; /* which file the slot holds: a slot is reused every WINDOW files */
-	struct km_file f;
+enum slot_state { SLOT_FREE, SLOT_BUSY, SLOT_DONE };
+
+struct result {
+	struct kp_fobjs f;
 	struct kelp_err err;
 	int rc;
-	bool done, taken;
+	bool taken;
+};
+
+struct slot {
+	size_t chunk; /* which chunk the slot holds: a slot is reused every WINDOW chunks */
+	enum slot_state state;
+	struct result res[CHUNK];
 };
 
 struct kp_reader {
 	char *const *files;
-	size_t n, next_job, next_out;
+	size_t n, n_chunks;
+	size_t next_claim; /* the first chunk nobody has started */
+	size_t next_out;   /* the next file handed out */
 	bool stop;
-	struct job *jobs;
+	struct slot *slots;
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	pthread_t workers[MAX_WORKERS];
 	int n_workers;
 };
 
+static size_t chunk_end(const struct kp_reader *r, size_t c)
+{
+	size_t end = (c + 1) * CHUNK;
+	return end > r->n ? r->n : end;
+}
+
+/* Called with the lock held: chunk c, the oldest not handed out entirely, frees its slot only
+ * once its last file is out; claims may run WINDOW chunks ahead of it. */
+static bool can_claim(const struct kp_reader *r)
+{
+	return r->next_claim < r->n_chunks && r->next_claim < r->next_out / CHUNK + WINDOW;
+}
+
+/* Called with the lock held, returns with it held: parses the next unstarted chunk. */
+static void parse_chunk(struct kp_reader *r)
+{
+	size_t c = r->next_claim++;
+	struct slot *s = &r->slots[c % WINDOW];
+	memset(s, 0, sizeof(*s));
+	s->chunk = c;
+	s->state = SLOT_BUSY;
+	pthread_mutex_unlock(&r->mu);
+	for (size_t i = c * CHUNK; i < chunk_end(r, c); i++) {
+		struct result *res = &s->res[i - c * CHUNK];
+		struct km_file f;
+		res->rc = km_read_file(r->files[i], &f, &res->err);
+		if (res->rc == 0) {
+			kp_fobjs_from_file(&f, &res->f);
+			km_file_free(&f);
+		}
+	}
+	pthread_mutex_lock(&r->mu);
+	s->state = SLOT_DONE;
+	pthread_cond_broadcast(&r->done);
+}
+
 static void *worker(void *arg)
 {
 	struct kp_reader *r = arg;
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
-		while (!r->stop && r->next_job < r->n && r->next_job >= r->next_out + WINDOW)
+		while (!r->stop && r->next_claim < r->n_chunks && !can_claim(r))
 			pthread_cond_wait(&r->work, &r->mu);
-		if (r->stop || r->next_job >= r->n)
+		if (r->stop || r->next_claim >= r->n_chunks)
 			break;
-		size_t i = r->next_job++;
-		struct job *j = &r->jobs[i % WINDOW];
-		memset(j, 0, sizeof(*j));
-		j->idx = i;
-		pthread_mutex_unlock(&r->mu);
-		j->rc = km_read_file(r->files[i], &j->f, &j->err);
-		pthread_mutex_lock(&r->mu);
-		j->done = true;
-		pthread_cond_broadcast(&r->done);
+		parse_chunk(r);
 	}
 	pthread_mutex_unlock(&r->mu);
 	return NULL;
@@ -65,17 +104,15 @@ struct kp_reader *kp_reader_start_workers(char *const *files, size_t n, int work
 	struct kp_reader *r = xcalloc(1, sizeof(*r));
 	r->files = files;
 	r->n = n;
-	r->jobs = xcalloc(WINDOW, sizeof(*r->jobs));
+	r->n_chunks = (n + CHUNK - 1) / CHUNK;
+	r->slots = xcalloc(WINDOW, sizeof(*r->slots));
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->work, NULL);
 	pthread_cond_init(&r->done, NULL);
-	/* threads pay only on idle CPUs: on a busy machine they cost more (locks, frees across
-	 * malloc arenas) than they gain, measured at 10,000 services */
+	/* the consumer parses too whenever it would wait: one worker per other CPU, and a busy
+	 * machine just leaves more of the chunks to the consumer */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	double load[1] = {0};
-	if (getloadavg(load, 1) == 1)
-		cpus = (long)((double)cpus - load[0]);
-	int want = n < 4 || cpus < 1 ? 0 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
+	int want = r->n_chunks < 2 || cpus < 2 ? 0 : cpus - 1 > MAX_WORKERS ? MAX_WORKERS : (int)(cpus - 1);
 	if (workers >= 0)
 		want = workers > MAX_WORKERS ? MAX_WORKERS : workers;
 	for (int i = 0; i < want; i++) {
@@ -86,35 +123,32 @@ struct kp_reader *kp_reader_start_workers(char *const *files, size_t n, int work
 	return r;
 }
 
-int kp_reader_next(struct kp_reader *r, struct km_file *ret, struct kelp_err *err)
+int kp_reader_next(struct kp_reader *r, struct kp_fobjs *ret, struct kelp_err *err)
 {
 	pthread_mutex_lock(&r->mu);
-	size_t i = r->next_out;
-	struct job *j = &r->jobs[i % WINDOW];
-	if (r->n_workers == 0 && r->next_job <= i) {
-		/* no thread: read it here */
-		r->next_job = i + 1;
-		memset(j, 0, sizeof(*j));
-		j->idx = i;
-		pthread_mutex_unlock(&r->mu);
-		j->rc = km_read_file(r->files[i], &j->f, &j->err);
-		pthread_mutex_lock(&r->mu);
-		j->done = true;
+	size_t i = r->next_out, c = i / CHUNK;
+	struct slot *s = &r->slots[c % WINDOW];
+	while (!(s->state == SLOT_DONE && s->chunk == c)) {
+		if (can_claim(r))
+			parse_chunk(r); /* chunk c, or one ahead while a worker finishes c */
+		else
+			pthread_cond_wait(&r->done, &r->mu);
 	}
-	/* done, and done with file i: the slot may still hold file i - WINDOW, taken already */
-	while (!(j->done && j->idx == i))
-		pthread_cond_wait(&r->done, &r->mu);
-	/* out of the slot before it is given to job i + WINDOW */
-	int rc = j->rc;
+	struct result *res = &s->res[i - c * CHUNK];
+	int rc = res->rc;
 	if (rc < 0) {
-		*err = j->err;
+		*err = res->err;
 	} else {
-		*ret = j->f;
-		memset(&j->f, 0, sizeof(j->f));
+		*ret = res->f;
+		memset(&res->f, 0, sizeof(res->f));
 	}
-	j->taken = true;
+	res->taken = true;
 	r->next_out++;
-	pthread_cond_broadcast(&r->work);
+	if (r->next_out == chunk_end(r, c)) {
+		/* the slot is free for chunk c + WINDOW */
+		s->state = SLOT_FREE;
+		pthread_cond_broadcast(&r->work);
+	}
 	pthread_mutex_unlock(&r->mu);
 	return rc < 0 ? -1 : 0;
 }
@@ -129,12 +163,17 @@ void kp_reader_stop(struct kp_reader *r)
 	pthread_mutex_unlock(&r->mu);
 	for (int i = 0; i < r->n_workers; i++)
 		pthread_join(r->workers[i], NULL);
-	for (size_t i = 0; i < WINDOW; i++)
-		if (r->jobs[i].done && !r->jobs[i].taken && r->jobs[i].rc == 0)
-			km_file_free(&r->jobs[i].f);
+	for (size_t k = 0; k < WINDOW; k++) {
+		struct slot *s = &r->slots[k];
+		if (s->state != SLOT_DONE)
+			continue;
+		for (size_t j = 0; j < CHUNK; j++)
+			if (!s->res[j].taken && s->res[j].rc == 0)
+				kp_fobjs_free(&s->res[j].f);
+	}
 	pthread_mutex_destroy(&r->mu);
-	pthread_cond_destroy(&r->work);
 	pthread_cond_destroy(&r->done);
-	free(r->jobs);
+	pthread_cond_destroy(&r->work);
+	free(r->slots);
 	free(r);
 }

@@ -11,6 +11,7 @@
 #include "engine_int.h"
 #include "kube_manifest.h"
 #include "log.h"
+#include "objects.h"
 #include "reader.h"
 
 static double now_s(void)
@@ -95,67 +96,33 @@ static void strv_push(char ***v, size_t *n, const char *s)
 	(*v)[*n] = NULL;
 }
 
-/* "S ns/name" or "E ns/name" */
-static void obj_key(char *buf, size_t size, bool is_svc, const char *ns, const char *name)
+/* The objects of one file: valid ones become changes; keys gets every Service and EndpointSlice
+ * key the file names (valid or not); refused ones are reported. The changes take the objects. */
+static void file_objects(struct kp_engine *e, struct kp_fobjs *fo, const char *path, struct changes *out, char ***keys,
+			 size_t *n_keys, struct hmap *seen, struct hmap *refused)
 {
-	snprintf(buf, size, "%c %s/%s", is_svc ? 'S' : 'E', ns, name);
-}
-
-/* The objects of one parsed file: valid ones become changes; keys gets every Service and
- * EndpointSlice key the file names (valid or not); refused ones are reported. */
-static void file_objects(struct kp_engine *e, const struct km_file *f, struct changes *out, char ***keys, size_t *n_keys,
-			 struct hmap *seen, struct hmap *refused)
-{
-	for (size_t i = 0; i < f->n_objects; i++) {
-		const struct km_object *o = &f->objects[i];
-		enum kp_kind kind = kp_object_kind(o);
-		if (kind == KP_KIND_OTHER)
-			continue;
-		char name[600], where[1200], key[600];
-		km_object_name(o, name, sizeof(name));
-		/* the contract's form names the document also for a file's only one:
-		 * "FILE (document N[, items[K]])" */
-		const char *items = strstr(o->where, " (items[");
-		if (strstr(o->where, " (document "))
-			snprintf(where, sizeof(where), "%s: %s", o->where, name);
-		else if (items)
-			snprintf(where, sizeof(where), "%.*s (document 1, %s: %s", (int)(items - o->where), o->where,
-				 items + 2, name);
-		else
-			snprintf(where, sizeof(where), "%s (document 1): %s", o->where, name);
-		struct kelp_err err = {0};
-		struct kp_service *svc = NULL;
-		struct kp_slice *sl = NULL;
-		int r = kind == KP_KIND_SERVICE ? kp_service_parse(&o->node, &svc, &err) : kp_slice_parse(&o->node, &sl, &err);
-		if (r < 0) {
-			kp_report(e, "%s: %s", where, err.msg);
-			/* the object's name, if it has one, to keep its last good version */
-			const char *ns_p[] = {"metadata", "namespace", NULL}, *name_p[] = {"metadata", "name", NULL};
-			yajl_val ns = yajl_tree_get(o->node.v, ns_p, yajl_t_string);
-			yajl_val nm = yajl_tree_get(o->node.v, name_p, yajl_t_string);
-			if (!nm)
+	for (size_t i = 0; i < fo->n; i++) {
+		struct kp_fobj *o = &fo->v[i];
+		if (o->error) {
+			kp_report(e, "%s: %s", o->where, o->error);
+			if (!o->key)
 				continue;
-			obj_key(key, sizeof(key), kind == KP_KIND_SERVICE, ns ? ns->u.string : "default", nm->u.string);
-			strv_push(keys, n_keys, key);
-			if (refused && !hmap_gets(refused, key))
-				hmap_put(refused, key, strlen(key), xstrdup(f->path));
+			strv_push(keys, n_keys, o->key);
+			if (refused && !hmap_gets(refused, o->key))
+				hmap_put(refused, o->key, strlen(o->key), xstrdup(path));
 			continue;
 		}
-		const char *ns = svc ? svc->ns : sl->ns, *nm = svc ? svc->name : sl->name;
-		obj_key(key, sizeof(key), svc != NULL, ns, nm);
-		if (hmap_gets(seen, key)) {
-			kp_report(e, "%s: defined more than once; this copy is ignored", where);
-			kp_service_free(svc);
-			kp_slice_free(sl);
+		if (hmap_gets(seen, o->key)) {
+			kp_report(e, "%s: defined more than once; this copy is ignored", o->where);
 			continue;
 		}
-		hmap_put(seen, key, strlen(key), (void *)1);
-		strv_push(keys, n_keys, key);
+		hmap_put(seen, o->key, strlen(o->key), (void *)1);
+		strv_push(keys, n_keys, o->key);
 		struct change *c = change_push(out);
-		c->is_svc = svc != NULL;
-		change_names(out, c, key + 2, f->path, where);
-		c->svc = svc;
-		c->sl = sl;
+		c->is_svc = o->is_svc;
+		change_names(out, c, o->key + 2, path, o->where);
+		c->svc = TAKE_PTR(o->svc);
+		c->sl = TAKE_PTR(o->sl);
 	}
 }
 
@@ -239,17 +206,17 @@ int kp_engine_full_sync(struct kp_engine *e, char *const *paths, size_t n_paths,
 	}
 	struct kp_reader *rd = kp_reader_start(files, n_files);
 	for (size_t i = 0; i < n_files; i++) {
-		struct km_file f = {0};
+		struct kp_fobjs fo = {0};
 		struct kelp_err ferr = {0};
 		char **keys = NULL;
 		size_t n_keys = 0;
-		if (kp_reader_next(rd, &f, &ferr) < 0) {
+		if (kp_reader_next(rd, &fo, &ferr) < 0) {
 			kp_report(e, "%s", ferr.msg);
 			strv_push(&failed, &n_failed, files[i]);
 			continue;
 		}
-		file_objects(e, &f, &ch, &keys, &n_keys, &seen, &refused);
-		km_file_free(&f);
+		file_objects(e, &fo, files[i], &ch, &keys, &n_keys, &seen, &refused);
+		kp_fobjs_free(&fo);
 		file_record(e, files[i], keys ? keys : xcalloc(1, sizeof(char *)));
 	}
 	kp_reader_stop(rd);
@@ -321,8 +288,11 @@ int kp_engine_file_changed(struct kp_engine *e, const char *path, bool removed, 
 			}
 			removed = true; /* gone again before we read it */
 		} else {
-			file_objects(e, &f, &ch, &keys, &n_keys, &seen, NULL);
+			struct kp_fobjs fo;
+			kp_fobjs_from_file(&f, &fo);
 			km_file_free(&f);
+			file_objects(e, &fo, path, &ch, &keys, &n_keys, &seen, NULL);
+			kp_fobjs_free(&fo);
 		}
 	}
 	/* what the file held before and holds no more is deleted */

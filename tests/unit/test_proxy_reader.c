@@ -1,6 +1,7 @@
 /* Unit tests of proxy/reader.c: files parsed ahead by 0 to 4 worker threads come out complete
- * and in order, with the error of a bad file at its place; stopping early frees what was parsed
- * ahead. Every slot of the 16-file window is reused many times over (200 files). */
+ * and in order, as model objects (a valid Service, a refused nameless EndpointSlice), with the
+ * error of a bad file at its place; stopping early frees what was parsed ahead. Every slot of the
+ * 4-chunk window of 32 files is reused (200 files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -39,7 +40,10 @@ static int setup(void **state)
 		if (i == BAD)
 			fprintf(f, "kind: [Service\n");
 		else
-			fprintf(f, "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-%03d\n---\nkind: EndpointSlice\n", i);
+			fprintf(f,
+				"apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-%03d\nspec:\n  clusterIP: 10.96.0.%d\n"
+				"  ports:\n  - port: 80\n---\nkind: EndpointSlice\n",
+				i, i % 250 + 1);
 		fclose(f);
 	}
 	return 0;
@@ -60,7 +64,7 @@ static void read_all(int workers)
 {
 	struct kp_reader *r = kp_reader_start_workers(files, N_FILES, workers);
 	for (int i = 0; i < N_FILES; i++) {
-		struct km_file f = {0};
+		struct kp_fobjs f = {0};
 		struct kelp_err err = {0};
 		int rc = kp_reader_next(r, &f, &err);
 		if (i == BAD) {
@@ -70,12 +74,12 @@ static void read_all(int workers)
 		}
 		if (rc != 0)
 			failf("%d workers: file %d: %s", workers, i, err.msg);
-		char want[16], name[256];
+		char want[16];
 		snprintf(want, sizeof(want), "svc-%03d", i);
-		if (f.n_objects != 2 || !strstr(km_object_name(&f.objects[0], name, sizeof(name)), want))
-			failf("%d workers: file %d gave %zu objects, the first %s", workers, i, f.n_objects,
-			      f.n_objects ? name : "none");
-		km_file_free(&f);
+		if (f.n != 2 || !strstr(f.v[0].where, want) || !f.v[0].svc || f.v[1].sl || !f.v[1].error)
+			failf("%d workers: file %d gave %zu objects, the first %s", workers, i, f.n,
+			      f.n ? f.v[0].where : "none");
+		kp_fobjs_free(&f);
 	}
 	kp_reader_stop(r);
 }
@@ -95,10 +99,10 @@ static void test_stop_early(void **state)
 	for (int w = 0; w <= 4; w++) {
 		struct kp_reader *r = kp_reader_start_workers(files, N_FILES, w);
 		for (int i = 0; i < 40; i++) {
-			struct km_file f = {0};
+			struct kp_fobjs f = {0};
 			struct kelp_err err;
 			if (kp_reader_next(r, &f, &err) == 0)
-				km_file_free(&f);
+				kp_fobjs_free(&f);
 		}
 		kp_reader_stop(r); /* what the workers parsed ahead is freed (LeakSanitizer under make asan) */
 	}

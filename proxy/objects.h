@@ -1,0 +1,31 @@
+/* The Services and EndpointSlices of one parsed manifest file, turned into the model. Pure: the
+ * reader threads run it next to the parse, while the file's tree is still in their cache, and
+ * hand on these small objects instead of the tree. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kube_manifest.h"
+#include "model.h"
+
+struct kp_fobj {
+	struct kp_service *svc; /* the object, valid: one of svc and sl */
+	struct kp_slice *sl;
+	bool is_svc;
+	const char *where; /* "FILE (document N[, items[K]]): name", for messages */
+	const char *key;   /* "S ns/name" or "E ns/name"; NULL for a refused object with no name */
+	const char *error; /* refused: why (where not included); NULL when valid */
+	char *strs;        /* where, key and error live here */
+};
+
+struct kp_fobjs {
+	struct kp_fobj *v;
+	size_t n;
+};
+
+/* Every Service and EndpointSlice of f, in order; other kinds are skipped. */
+void kp_fobjs_from_file(const struct km_file *f, struct kp_fobjs *out);
+/* Frees what was not taken: a caller that keeps svc or sl sets it to NULL first. */
+void kp_fobjs_free(struct kp_fobjs *o);
+/* "S ns/name" or "E ns/name" */
+void kp_obj_key(char *buf, size_t size, bool is_svc, const char *ns, const char *name);
