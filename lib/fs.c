@@ -223,10 +223,14 @@ int kelp_atomic_write_nodirsync(int dirfd, const char *name, const void *buf, si
 int kelp_read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct kelp_err *err)
 {
 	size_t cap = 4096, len = 0;
-	/* a regular file's size (+1 to see the EOF) saves the growing: one read, no realloc */
+	/* a regular file's size (+1 to see the EOF) saves the growing: one read, no realloc; and
+	 * a short read of a regular file is its end, which saves the read that returns 0 */
 	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+	bool sized = false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
 		cap = (size_t)st.st_size + 1;
+		sized = true;
+	}
 	if (cap > max)
 		cap = max;
 	cleanup_free char *buf = xmalloc(cap + 1);
@@ -257,6 +261,8 @@ int kelp_read_fd(int fd, size_t max, char **ret, size_t *ret_len, struct kelp_er
 		if (n == 0)
 			break;
 		len += (size_t)n;
+		if (sized && len < cap)
+			break;
 	}
 	buf[len] = '\0';
 	*ret = TAKE_PTR(buf);
