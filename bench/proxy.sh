@@ -29,7 +29,8 @@
 # Everything runs in network namespaces made here (kb-PID-…), deleted at the end, on error and
 # on ^C; nothing touches the root namespace. Fairness and what is timed:
 # - full sync: per round one fresh "node" netns (lo, and the node IP 198.18.0.1 for NodePorts
-#   on a veth pair). Each load starts after `settle`, with the CPUs idle again. In the netns, in
+#   on a veth pair). Each load starts with its input in the page cache (`warm`) and after
+#   `settle`, with the CPUs idle again. In the netns, in
 #   an order rotated every round: `kelp-proxy sync` of the files layout
 #   (and of the lists layout, with LAYOUTS), and `nft -f RULES`, where RULES is the equivalent
 #   ruleset saved after kelp-proxy's sync in the warm-up round: `nft list ruleset`, with the few
@@ -153,10 +154,17 @@ settle() {
 	done
 }
 
+# The input of a timed load into the page cache: this VM's host pages out cold page cache
+# (DAMON pageout in the guest, kdamond), and a round would else time the disk now and then.
+warm() { # PATH...
+	find "$@" -type f -exec cat {} + >/dev/null || die "cannot read $*"
+}
+
 kelp_sync() { # N LAYOUT-DIR LABEL ROUND
 	local n=$1 dir=$2 label=$3 round=$4 st=$tmp/st-sync t0 t1 us got
 	rm -rf "$st" || die "cannot remove $st"
 	mkdir "$st" || die "cannot make $st"
+	warm "$dir" "$KP"
 	settle
 	t0=$EPOCHREALTIME
 	# shellcheck disable=SC2046
@@ -187,6 +195,7 @@ kelp_sync() { # N LAYOUT-DIR LABEL ROUND
 nft_load() { # N ROUND
 	local n=$1 round=$2 t0 t1
 	[ -s "$tmp/rules.$n" ] || die "no saved ruleset for $n services"
+	warm "$tmp/rules.$n" "$(command -v nft)"
 	settle
 	t0=$EPOCHREALTIME
 	must nft -f "$tmp/rules.$n"
