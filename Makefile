@@ -1,5 +1,6 @@
 # kelp — build, test and install. `make` builds everything into build/; `make test` runs the
-# whole suite; `make asan` runs the unit tests under ASan+UBSan.
+# whole suite; `make asan` runs the unit tests under ASan+UBSan, `make tsan` the threaded ones
+# under TSan.
 PREFIX ?= /usr/local
 CNI_BIN_DIR ?= /opt/cni/bin
 DESTDIR ?=
@@ -52,7 +53,7 @@ LIBKELP := $(BUILD)/libkelp.a
 LIBRT := $(BUILD)/libkelp-runtime.a
 KELP := $(BUILD)/bin/kelp
 
-.PHONY: all deps test unit asan bench install clean demo
+.PHONY: all deps test unit asan tsan bench install clean demo
 all: $(KELP) $(UNIT_BINS) $(HELPER_BINS)
 
 deps:
@@ -96,6 +97,14 @@ asan: deps
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		LDFLAGS="-fsanitize=address,undefined" KELP_LINK= KELP_LIBS="$(RUNTIME_LIBS)" build/asan/bin/kelp $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
 	BUILD=build/asan tests/run.sh --unit
+
+# The unit tests of code that runs threads, under ThreadSanitizer (a report fails the test: TSan
+# exits 66).
+TSAN_TESTS := test_proxy_reader
+tsan: deps
+	$(MAKE) BUILD=build/tsan OPT="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
+		$(TSAN_TESTS:%=build/tsan/tests/%)
+	BUILD=build/tsan TSAN_OPTIONS=halt_on_error=1 tests/run.sh --unit $(TSAN_TESTS)
 
 bench: deps all
 	bench/run.sh

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -648,15 +649,21 @@ static int parse_cond(const struct kj *c, const char *key, bool def, bool *ret, 
 }
 
 /* Node names are few and repeated on every endpoint (100,000 copies of a handful of names in a
- * big cluster): each is kept once for the life of the process. */
+ * big cluster): each is kept once for the life of the process. The reader threads parse
+ * slices at the same time, hence the lock. */
 static const char *intern_node(const char *name)
 {
 	static struct hmap names;
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&mu);
 	void **v = hmap_gets(&names, name);
-	if (v)
-		return *v;
-	char *copy = xstrdup(name);
-	hmap_put(&names, name, strlen(name), copy);
+	const char *copy = v ? *v : NULL;
+	if (!copy) {
+		char *c = xstrdup(name);
+		hmap_put(&names, name, strlen(name), c);
+		copy = c;
+	}
+	pthread_mutex_unlock(&mu);
 	return copy;
 }
 

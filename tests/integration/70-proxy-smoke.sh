@@ -12,8 +12,11 @@ NODE=$P-node
 POD=$P-pod
 ST=$TEST_TMP/state-proxy
 WATCH_PID=
+HTTPD_PIDS=()
 kt_extra_cleanup() {
 	[ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null && wait "$WATCH_PID" 2>/dev/null
+	local p
+	for p in "${HTTPD_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	ip netns exec "$NODE" "$KP" --state-dir "$ST" flush 2>/dev/null
 	ip netns del "$POD" 2>/dev/null
 	ip netns del "$NODE" 2>/dev/null
@@ -32,8 +35,17 @@ ip netns exec "$POD" ip addr add 10.70.0.3/24 dev eth0
 ip netns exec "$POD" ip link set eth0 up
 ip netns exec "$POD" ip route add default via 10.70.0.1
 mkdir -p "$TEST_TMP/www" && echo kelp-pod >"$TEST_TMP/www/index.html"
-ip netns exec "$POD" busybox httpd -p 10.70.0.2:8080 -h "$TEST_TMP/www"
-ip netns exec "$POD" busybox httpd -p 10.70.0.3:8080 -h "$TEST_TMP/www"
+# in the foreground (-f), as children of this test: a daemonized httpd would outlive it
+for a in 10.70.0.2 10.70.0.3; do
+	ip netns exec "$POD" busybox httpd -f -p "$a:8080" -h "$TEST_TMP/www" &
+	HTTPD_PIDS+=($!)
+done
+for a in 10.70.0.2 10.70.0.3; do
+	for _ in $(seq 50); do
+		ip netns exec "$POD" ss -Htln "src $a:8080" | grep -q . && break
+		sleep 0.1
+	done
+done
 
 svc() { # NAME IP EP...
 	local name=$1 ip=$2 ep

@@ -1,7 +1,8 @@
 /* Unit tests of proxy/reader.c: files parsed ahead by 0 to 4 worker threads come out complete
- * and in order, as model objects (a valid Service, a refused nameless EndpointSlice), with the
- * error of a bad file at its place; stopping early frees what was parsed ahead. Every slot of the
- * 4-chunk window of 32 files is reused (200 files). */
+ * and in order, as model objects (a Service, an EndpointSlice whose endpoints name nodes of their
+ * own, so that threads intern node names at once, or a refused nameless one), with the error of
+ * a bad file at its place; stopping early frees what was parsed ahead. Every slot of the 4-chunk
+ * window of 32 files is reused (200 files). */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -37,13 +38,21 @@ static int setup(void **state)
 		FILE *f = fopen(files[i], "w");
 		if (!f)
 			return -1;
-		if (i == BAD)
+		if (i == BAD) {
 			fprintf(f, "kind: [Service\n");
-		else
+		} else {
 			fprintf(f,
 				"apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-%03d\nspec:\n  clusterIP: 10.96.0.%d\n"
 				"  ports:\n  - port: 80\n---\nkind: EndpointSlice\n",
 				i, i % 250 + 1);
+			/* every 10th slice has no name (refused); the others put their endpoints on nodes
+			 * of their own: the threads intern new node names at the same time */
+			if (i % 10)
+				fprintf(f, "metadata: {name: svc-%03d-x, labels: {kubernetes.io/service-name: svc-%03d}}\n", i, i);
+			fprintf(f, "addressType: IPv4\nports: [{port: 8080}]\nendpoints:\n");
+			for (int k = 0; k < 4; k++)
+				fprintf(f, "- {addresses: [10.0.%d.%d], nodeName: node-%03d-%d}\n", i, k + 1, i, k);
+		}
 		fclose(f);
 	}
 	return 0;
@@ -74,11 +83,24 @@ static void read_all(int workers)
 		}
 		if (rc != 0)
 			failf("%d workers: file %d: %s", workers, i, err.msg);
-		char want[16];
+		char want[16], node[32];
 		snprintf(want, sizeof(want), "svc-%03d", i);
-		if (f.n != 2 || !strstr(f.v[0].where, want) || !f.v[0].svc || f.v[1].sl || !f.v[1].error)
+		if (f.n != 2 || !strstr(f.v[0].where, want) || !f.v[0].svc)
 			failf("%d workers: file %d gave %zu objects, the first %s", workers, i, f.n,
 			      f.n ? f.v[0].where : "none");
+		if (i % 10 == 0) {
+			if (f.v[1].sl || !f.v[1].error)
+				failf("%d workers: file %d: the nameless slice was not refused", workers, i);
+		} else {
+			if (!f.v[1].sl || f.v[1].sl->n_eps != 4)
+				failf("%d workers: file %d: slice %s", workers, i, f.v[1].error ? f.v[1].error : "without 4 endpoints");
+			for (int k = 0; k < 4; k++) {
+				snprintf(node, sizeof(node), "node-%03d-%d", i, k);
+				if (!f.v[1].sl->eps[k].node || strcmp(f.v[1].sl->eps[k].node, node))
+					failf("%d workers: file %d: endpoint %d on node %s, not %s", workers, i, k,
+					      f.v[1].sl->eps[k].node ? f.v[1].sl->eps[k].node : "(none)", node);
+			}
+		}
 		kp_fobjs_free(&f);
 	}
 	kp_reader_stop(r);
@@ -87,7 +109,8 @@ static void read_all(int workers)
 static void test_in_order(void **state)
 {
 	(void)state;
-	for (int w = 0; w <= 4; w++)
+	/* most workers first: node names are new to the intern table only in the first run */
+	for (int w = 4; w >= 0; w--)
 		for (int round = 0; round < 3; round++)
 			read_all(w);
 	read_all(-1);
