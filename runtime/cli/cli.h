@@ -31,6 +31,27 @@ int cli_listen_fds(void);
 /* Parse a non-negative integer option value. */
 int cli_parse_uint(const char *s, int *ret);
 
+/* The options that create and run share (runc's): their getopt entries, and their handling. */
+enum {
+	CLI_OPT_BUNDLE = 'b',
+	CLI_OPT_CONSOLE = 0x100,
+	CLI_OPT_PIDFILE,
+	CLI_OPT_NOPIVOT,
+	CLI_OPT_NOKEYRING,
+	CLI_OPT_PRESERVE,
+	CLI_OPT_CREATE_END /* a verb's own options start here */
+};
+#define CLI_CREATE_OPTIONS                                                   \
+	{ "bundle", required_argument, NULL, CLI_OPT_BUNDLE },               \
+	{ "console-socket", required_argument, NULL, CLI_OPT_CONSOLE },      \
+	{ "pid-file", required_argument, NULL, CLI_OPT_PIDFILE },            \
+	{ "no-pivot", no_argument, NULL, CLI_OPT_NOPIVOT },                  \
+	{ "no-new-keyring", no_argument, NULL, CLI_OPT_NOKEYRING },          \
+	{ "preserve-fds", required_argument, NULL, CLI_OPT_PRESERVE }
+/* Option c into o: 0 when it is one of CLI_CREATE_OPTIONS, -1 when it is not, else the exit
+ * status of a usage error (its value is bad). */
+int cli_create_opt(const struct verb *v, int c, struct kelp_create_opts *o);
+
 /* Foreground supervision for run and exec: forward signals to pid, proxy the pty (console_fd
  * >= 0) with our terminal, reap children; returns pid's exit status (128+N for signal N).
  * Signals must already be blocked with cli_block_signals(). */

@@ -3,16 +3,10 @@
 
 #include "cli.h"
 
-enum { OPT_BUNDLE = 'b', OPT_DETACH = 'd', OPT_CONSOLE = 0x100, OPT_PIDFILE, OPT_NOPIVOT, OPT_NOKEYRING, OPT_PRESERVE,
-       OPT_KEEP };
+enum { OPT_DETACH = 'd', OPT_KEEP = CLI_OPT_CREATE_END };
 
 static const struct option run_opts[] = {
-	{ "bundle", required_argument, NULL, OPT_BUNDLE },
-	{ "console-socket", required_argument, NULL, OPT_CONSOLE },
-	{ "pid-file", required_argument, NULL, OPT_PIDFILE },
-	{ "no-pivot", no_argument, NULL, OPT_NOPIVOT },
-	{ "no-new-keyring", no_argument, NULL, OPT_NOKEYRING },
-	{ "preserve-fds", required_argument, NULL, OPT_PRESERVE },
+	CLI_CREATE_OPTIONS,
 	{ "detach", no_argument, NULL, OPT_DETACH },
 	{ "keep", no_argument, NULL, OPT_KEEP },
 	{ 0 },
@@ -24,25 +18,12 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
 	bool detach = false, keep = false;
 	int c;
 	while ((c = getopt_long_only(argc, argv, "+b:d", run_opts, NULL)) != -1) {
+		int r = cli_create_opt(&verb_run, c, &o);
+		if (r > 0)
+			return r;
+		if (r == 0)
+			continue;
 		switch (c) {
-		case OPT_BUNDLE:
-			o.bundle = optarg;
-			break;
-		case OPT_CONSOLE:
-			o.console_socket = optarg;
-			break;
-		case OPT_PIDFILE:
-			o.pid_file = optarg;
-			break;
-		case OPT_NOPIVOT:
-			o.no_pivot = true;
-			break;
-		case OPT_NOKEYRING:
-			break;
-		case OPT_PRESERVE:
-			if (cli_parse_uint(optarg, &o.preserve_fds) < 0)
-				return cli_usage(&verb_run, "--preserve-fds: expected a number, got '%s'", optarg);
-			break;
 		case OPT_DETACH:
 			detach = true;
 			break;
