@@ -305,6 +305,19 @@ struct rm_level {
 	ino_t parent_ino;
 };
 
+/* *dir becomes the directory fd (consumed); the one before is closed. */
+static int move_to_dir(DIR **dir, int fd, struct kelp_err *err)
+{
+	closedir(*dir);
+	*dir = fdopendir(fd);
+	if (!*dir) {
+		int e = errno;
+		close(fd);
+		return kelp_error(err, e, "fdopendir");
+	}
+	return 0;
+}
+
 /* Empty the directory dfd (on device dev; dfd is consumed). Iterative, with one directory open
  * at a time: a tree of any depth goes within any fd limit (a hostile image layer can nest
  * thousands of directories; one fd per level failed with EMFILE and wedged the store's GC).
@@ -377,13 +390,8 @@ static int rm_rf_fd(int dfd, dev_t dev, struct kelp_err *err)
 				up = xrealloc(up, cap * sizeof(*up));
 			}
 			up[depth++] = (struct rm_level){xstrdup(de->d_name), self.st_dev, self.st_ino};
-			closedir(dir);
-			dir = fdopendir(sub);
-			if (!dir) {
-				close(sub);
-				kelp_error(err, errno, "fdopendir");
+			if (move_to_dir(&dir, sub, err) < 0)
 				goto out;
-			}
 			continue;
 		}
 		if (depth == 0)
@@ -400,13 +408,8 @@ static int rm_rf_fd(int dfd, dev_t dev, struct kelp_err *err)
 			kelp_fail(err, EBUSY, "remove %s (%zu levels down): moved while being removed", l->name, depth);
 			goto out;
 		}
-		closedir(dir);
-		dir = fdopendir(parent);
-		if (!dir) {
-			close(parent);
-			kelp_error(err, errno, "fdopendir");
+		if (move_to_dir(&dir, parent, err) < 0)
 			goto out;
-		}
 		if (unlinkat(dirfd(dir), l->name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
 			kelp_error(err, errno, "rmdir %s (%zu levels down)", l->name, depth);
 			goto out;
