@@ -1,6 +1,6 @@
 /* libFuzzer target: kelp-proxy's Service and EndpointSlice model (proxy/model.c) from a
- * manifest (through lib/kube_manifest, as `kelp-proxy sync` reads one), and what it becomes
- * (proxy/elems.c). Properties beyond "no report": every object the model accepts is written back
+ * manifest (through lib/kube_manifest and proxy/objects.c, as `kelp-proxy sync` reads one), and
+ * what it becomes (proxy/elems.c). Properties beyond "no report": every object the model accepts is written back
  * as the state file writes it (kp_service_gen, kp_slice_gen) and read back to the same model;
  * a refused object says why; the elements of each accepted service, with the input's slices,
  * are generated, and each one's key and data fit their set. */
@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "elems.h"
 #include "json.h"
 #include "kube_manifest.h"
 #include "model.h"
+#include "objects.h"
 
 #define MAX_OBJS 64
 
@@ -118,30 +120,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct kelp_err err = {0};
 	if (km_parse((const char *)data, size, "fuzz.yaml", &f, &err) < 0)
 		return 0;
+	/* as kelp-proxy's reader threads turn a file into model objects */
+	struct kp_fobjs fo;
+	kp_fobjs_from_file(&f, &fo);
+	km_file_free(&f);
 	struct kp_service *svcs[MAX_OBJS];
 	struct kp_slice *slices[MAX_OBJS];
 	size_t n_svcs = 0, n_slices = 0;
-	for (size_t i = 0; i < f.n_objects && i < MAX_OBJS; i++) {
-		enum kp_kind kind = kp_object_kind(&f.objects[i]);
-		if (kind == KP_KIND_OTHER)
-			continue;
-		struct kelp_err perr = {0};
-		struct kp_service *s = NULL;
-		struct kp_slice *sl = NULL;
-		int r = kind == KP_KIND_SERVICE ? kp_service_parse(&f.objects[i].node, &s, &perr)
-						: kp_slice_parse(&f.objects[i].node, &sl, &perr);
-		if (r < 0) {
-			if (!perr.msg[0] || s || sl)
+	for (size_t i = 0; i < fo.n; i++) {
+		struct kp_fobj *o = &fo.v[i];
+		if (!o->where || !o->where[0])
+			abort();
+		if (o->error) {
+			if (!o->error[0] || o->svc || o->sl)
 				abort();
 			continue;
 		}
-		roundtrip(s, sl);
-		if (s)
-			svcs[n_svcs++] = s;
-		else
-			slices[n_slices++] = sl;
+		if (!o->key || (o->is_svc ? !o->svc || o->sl : !o->sl || o->svc))
+			abort();
+		/* the key names the object: "S ns/name" or "E ns/name" */
+		char key[600];
+		kp_obj_key(key, sizeof(key), o->is_svc, o->is_svc ? o->svc->ns : o->sl->ns,
+			   o->is_svc ? o->svc->name : o->sl->name);
+		if (strcmp(key, o->key))
+			abort();
+		roundtrip(o->svc, o->sl);
+		if (o->svc && n_svcs < MAX_OBJS)
+			svcs[n_svcs++] = TAKE_PTR(o->svc);
+		else if (o->sl && n_slices < MAX_OBJS)
+			slices[n_slices++] = TAKE_PTR(o->sl);
 	}
-	km_file_free(&f);
+	kp_fobjs_free(&fo);
 	for (size_t i = 0; i < n_svcs; i++) {
 		/* the service's slices, as the engine matches them */
 		struct kp_slice *mine[MAX_OBJS];
