@@ -1,5 +1,7 @@
 /* The config.json `kelp spec` writes: a busybox-friendly default like runc's, with a user
- * namespace mapping the caller's ids for --rootless. */
+ * namespace mapping the caller's ids for --rootless. No inheritable and so no ambient
+ * capabilities: the kernel raises an ambient one only if it is inheritable too (runc's example
+ * spec dropped both; the OCI runtime-tools validator refuses ambient without inheritable). */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -18,8 +20,7 @@ static const char default_head[] =
 	"\t\t\"capabilities\": {\n"
 	"\t\t\t\"bounding\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
 	"\t\t\t\"effective\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"\t\t\t\"permitted\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ],\n"
-	"\t\t\t\"ambient\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ]\n"
+	"\t\t\t\"permitted\": [ \"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\" ]\n"
 	"\t\t},\n"
 	"\t\t\"rlimits\": [ { \"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024 } ],\n"
 	"\t\t\"noNewPrivileges\": true\n"
@@ -45,7 +46,7 @@ static const char rootful_mounts[] =
 	"\t\t{ \"destination\": \"/sys\", \"type\": \"sysfs\", \"source\": \"sysfs\", \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"ro\" ] },\n"
 	"\t\t{ \"destination\": \"/sys/fs/cgroup\", \"type\": \"cgroup\", \"source\": \"cgroup\", \"options\": [ \"nosuid\", \"noexec\", \"nodev\", \"relatime\", \"ro\" ] }\n";
 static const char rootless_mounts[] =
-	"\t\t{ \"destination\": \"/sys\", \"type\": \"none\", \"source\": \"/sys\", \"options\": [ \"rbind\", \"nosuid\", \"noexec\", \"nodev\", \"ro\" ] }\n";
+	"\t\t{ \"destination\": \"/sys\", \"type\": \"bind\", \"source\": \"/sys\", \"options\": [ \"rbind\", \"nosuid\", \"noexec\", \"nodev\", \"ro\" ] }\n";
 
 static const char rootful_linux[] =
 	"\t\t\"resources\": { \"devices\": [ { \"allow\": false, \"access\": \"rwm\" } ] },\n"

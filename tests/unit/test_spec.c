@@ -240,6 +240,9 @@ static void test_default_spec_parses(void **state)
 			fail_msg("default spec (rootless=%d): %s", rootless, err.msg);
 		assert_int_equal(spec_validate(s, &err), 0);
 		assert_int_equal(s->linux_.ns[NS_USER].present, rootless);
+		/* no ambient capability that the kernel would not raise (none is inheritable) */
+		assert_true(!s->process.caps.inheritable || !s->process.caps.inheritable[0]);
+		assert_true(!s->process.caps.ambient || !s->process.caps.ambient[0]);
 		spec_free(s);
 		free(json);
 	}
