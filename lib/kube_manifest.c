@@ -59,6 +59,18 @@ static void *arena_alloc(struct km_arena *a, size_t n)
 	return p;
 }
 
+/* Back to an earlier point of the arena: what was allocated since is gone (mark NULL: all). */
+static void arena_rewind(struct km_arena *a, struct km_chunk *mark, size_t used)
+{
+	while (a->head && a->head != mark) {
+		struct km_chunk *c = a->head;
+		a->head = c->next;
+		free(c);
+	}
+	if (a->head)
+		a->head->used = used;
+}
+
 static char *arena_strdup(struct km_arena *a, const char *s)
 {
 	size_t n = strlen(s) + 1;
@@ -186,6 +198,10 @@ struct frame {
 	char *key;      /* a mapping's key waiting for its value */
 	char *anchor;   /* registered when the node is complete */
 	bool items;     /* the root mapping's "items" sequence: its elements' lines are kept */
+	size_t streamed; /* items frame: how many of its elements were handed out (km_parse_each) */
+	bool marked;    /* an item to hand out when complete: the arena as it was before it */
+	struct km_chunk *mark;
+	size_t mark_used;
 };
 
 struct anchor {
@@ -206,6 +222,12 @@ struct builder {
 	int *item_lines;
 	size_t n_item_lines;
 	int root_line; /* of the document's root node */
+	/* km_parse_each: objects go to each as they complete, and their memory is reused */
+	km_object_fn each;
+	void *each_ctx;
+	size_t docs_done;    /* documents handed out so far, for "(document N, ...)" */
+	size_t streamed;     /* this document's items handed out before its end */
+	bool stream_stopped; /* this document: an item could not be (an anchor, not a mapping) */
 };
 
 static int fail_at(struct builder *b, yaml_mark_t m, const char *fmt, const char *arg)
@@ -457,13 +479,26 @@ static int push(struct builder *b, yajl_type t, const unsigned char *anchor, yam
 		return fail_at(b, m, "nested deeper than %s levels", "256");
 	if (count_value(b, m) < 0)
 		return -1;
+	/* km_parse_each: a List item is handed out when complete, unless an anchor could be
+	 * aliased later (its tree must then stay); once one cannot, the document's later ones
+	 * stay in the tree too, to keep their order */
+	bool item = b->depth >= 1 && b->stack[b->depth - 1].items;
+	bool mark = false;
+	if (b->each && item && !b->stream_stopped) {
+		if (t == yajl_t_object && !anchor && !b->n_anchors)
+			mark = true;
+		else
+			b->stream_stopped = true;
+	}
+	struct km_chunk *mark_chunk = b->arena->head;
+	size_t mark_used = mark_chunk ? mark_chunk->used : 0;
 	yajl_val v = new_val(b->arena, t);
 	char *a = anchor ? strdup((const char *)anchor) : NULL;
 	if (!v || (anchor && !a)) {
 		free(a);
 		return oom(b);
 	}
-	if (b->depth >= 1 && b->stack[b->depth - 1].items) {
+	if (item) {
 		int *l = realloc(b->item_lines, (b->n_item_lines + 1) * sizeof(int));
 		if (!l) {
 			free(a);
@@ -488,11 +523,27 @@ static int push(struct builder *b, yajl_type t, const unsigned char *anchor, yam
 	}
 	f->v = v;
 	f->anchor = a;
+	f->marked = mark;
+	f->mark = mark_chunk;
+	f->mark_used = mark_used;
 	/* the root mapping's "items": its elements are a List's objects */
 	if (t == yajl_t_array && b->depth == 1 && b->stack[0].key && strcmp(b->stack[0].key, "items") == 0)
 		f->items = true;
 	b->depth++;
 	return 0;
+}
+
+/* A complete List item (the frame on top is the items sequence) to b->each. */
+static void hand_out_item(struct builder *b, yajl_val v)
+{
+	struct frame *items = &b->stack[b->depth - 1];
+	size_t i = items->streamed + items->v->u.array.len;
+	struct km_object o = {.file = b->what, .line = i < b->n_item_lines ? b->item_lines[i] : b->root_line};
+	o.node.v = v;
+	snprintf(o.where, sizeof(o.where), "%s (document %zu, items[%zu])", b->what, b->docs_done + 1, i);
+	b->each(b->each_ctx, &o);
+	items->streamed++;
+	b->streamed++;
 }
 
 static void *arena_copy(struct km_arena *a, const void *p, size_t n)
@@ -530,6 +581,13 @@ static int pop(struct builder *b, yaml_mark_t m, yajl_val *root)
 		}
 		v->u.array.values = values;
 	}
+	if (f.marked && !b->n_anchors) {
+		hand_out_item(b, v);
+		arena_rewind(b->arena, f.mark, f.mark_used);
+		return 0;
+	}
+	if (f.marked)
+		b->stream_stopped = true; /* an anchor inside: it must stay, and the later items too */
 	r = attach(b, v, f.anchor, m, root);
 	free(f.anchor);
 	return r;
@@ -659,7 +717,45 @@ struct parse {
 	size_t n_lines;
 	const char *what;
 	struct kelp_err *err;
+	bool restart; /* km_parse_each: a document whose items went out was no List after all */
 };
+
+/* km_parse_each: a complete document's objects to b->each (a List's items not handed out yet,
+ * or the document itself), then its memory is reused. */
+static int hand_out_document(struct parse *p, yajl_val root)
+{
+	struct builder *b = &p->b;
+	const char *kind = kind_of(root);
+	size_t klen = kind ? strlen(kind) : 0;
+	const char *items_path[] = {"items", NULL};
+	yajl_val items = yajl_tree_get(root, items_path, yajl_t_array);
+	bool list = kind && klen >= 4 && strcmp(kind + klen - 4, "List") == 0 && items;
+	if (!list && b->streamed) {
+		/* its "items" were no List's: read the buffer again the plain way */
+		p->restart = true;
+		return -1;
+	}
+	size_t doc = ++b->docs_done;
+	if (list) {
+		for (size_t k = 0; k < items->u.array.len; k++) {
+			size_t i = b->streamed + k;
+			yajl_val it = items->u.array.values[k];
+			if (!YAJL_IS_OBJECT(it))
+				return kelp_fail(p->err, EINVAL, "%s: items[%zu]: expected an object", p->what, i);
+			struct km_object o = {.file = p->what, .line = i < b->n_item_lines ? b->item_lines[i] : b->root_line};
+			o.node.v = it;
+			snprintf(o.where, sizeof(o.where), "%s (document %zu, items[%zu])", p->what, doc, i);
+			b->each(b->each_ctx, &o);
+		}
+	} else {
+		struct km_object o = {.file = p->what, .line = b->root_line};
+		o.node.v = root;
+		snprintf(o.where, sizeof(o.where), "%s (document %zu)", p->what, doc);
+		b->each(b->each_ctx, &o);
+	}
+	arena_rewind(b->arena, NULL, 0);
+	return 0;
+}
 
 /* One event from either reader into the tree; a completed document joins f.docs. */
 static int on_event(void *arg, yaml_event_t *e)
@@ -668,6 +764,8 @@ static int on_event(void *arg, yaml_event_t *e)
 	yajl_val root = NULL;
 	if (e->type == YAML_DOCUMENT_START_EVENT) {
 		p->b.values = 0;
+		p->b.streamed = 0;
+		p->b.stream_stopped = false;
 		anchors_clear(&p->b);
 	} else if (e->type == YAML_DOCUMENT_END_EVENT || e->type == YAML_STREAM_END_EVENT) {
 		anchors_clear(&p->b);
@@ -677,7 +775,15 @@ static int on_event(void *arg, yaml_event_t *e)
 	if (!root)
 		return 0;
 	/* an empty document ("---" alone, or a comment) is skipped, as kubectl does */
-	if (root->type == yajl_t_object) {
+	if (root->type == yajl_t_object && p->b.each) {
+		int r = hand_out_document(p, root);
+		free(p->b.item_lines);
+		p->b.item_lines = NULL;
+		p->b.n_item_lines = 0;
+		p->b.streamed = 0;
+		p->b.stream_stopped = false;
+		return r;
+	} else if (root->type == yajl_t_object) {
 		struct kj *docs = realloc(p->f.docs, (p->f.n_docs + 1) * sizeof(*docs));
 		struct doc_lines *dl = realloc(p->lines, (p->f.n_docs + 1) * sizeof(*dl));
 		if (docs)
@@ -731,11 +837,14 @@ bool km_looks_json(const char *buf, size_t len)
 }
 
 /* 0, -1 with err set, or KMF_GIVE_UP (fast reader only) */
-static int parse_once(const char *buf, size_t len, const char *what, bool fast, struct km_file *ret,
-		      struct kelp_err *err)
+#define KM_RESTART 2
+
+/* each: km_parse_each's (objects handed out as they complete, nothing kept in ret) */
+static int parse_once(const char *buf, size_t len, const char *what, bool fast, km_object_fn each, void *each_ctx,
+		      struct km_file *ret, struct kelp_err *err)
 {
 	struct parse p = {.what = what, .err = err};
-	p.b = (struct builder){.what = what, .err = err};
+	p.b = (struct builder){.what = what, .err = err, .each = each, .each_ctx = each_ctx};
 	if (!(p.f.path = strdup(what)) || !(p.f.arena = calloc(1, sizeof(struct km_arena)))) {
 		free(p.f.path);
 		return kelp_error(err, ENOMEM, "%s", what);
@@ -751,6 +860,8 @@ static int parse_once(const char *buf, size_t len, const char *what, bool fast, 
 		r = kmf_scan_json(buf, len, on_event, &p);
 	else
 		r = kmf_scan(buf, len, on_event, &p);
+	if (p.restart)
+		r = KM_RESTART;
 	if (r == 0 && collect_objects(&p.f, what, p.lines, err) < 0)
 		r = -1;
 	if (r == 0) {
@@ -771,13 +882,63 @@ int km_parse_with(const char *buf, size_t len, const char *what, enum km_reader 
 		  struct kelp_err *err)
 {
 	if (how != KM_READ_LIBYAML) {
-		int r = parse_once(buf, len, what, true, ret, err);
+		int r = parse_once(buf, len, what, true, NULL, NULL, ret, err);
 		if (r == 0 || how == KM_READ_FAST)
 			return r == KMF_GIVE_UP ? KM_NOT_FAST : r;
 	}
 	/* outside the fast reader's subset, or wrong: libyaml reads it again and says what is wrong
 	 * in its own words */
-	return parse_once(buf, len, what, false, ret, err);
+	return parse_once(buf, len, what, false, NULL, NULL, ret, err);
+}
+
+void km_where_long(const struct km_object *o, char *buf, size_t size)
+{
+	size_t fl = strlen(o->file);
+	const char *rest = strncmp(o->where, o->file, fl) == 0 ? o->where + fl : "";
+	if (!*rest)
+		snprintf(buf, size, "%s (document 1)", o->file);
+	else if (!strncmp(rest, " (items[", 8))
+		snprintf(buf, size, "%s (document 1, %s", o->file, rest + 2);
+	else
+		snprintf(buf, size, "%s", o->where);
+}
+
+int km_parse_each(const char *buf, size_t len, const char *what, km_object_fn each, void *ctx, struct kelp_err *err)
+{
+	struct km_file f;
+	int r = parse_once(buf, len, what, true, each, ctx, &f, err);
+	if (r != 0 && r != KM_RESTART) {
+		/* the fast reader gave up or failed: libyaml reads it all again */
+		each(ctx, NULL);
+		r = parse_once(buf, len, what, false, each, ctx, &f, err);
+	}
+	if (r == KM_RESTART) {
+		each(ctx, NULL);
+		if (km_parse(buf, len, what, &f, err) < 0)
+			return -1;
+		for (size_t i = 0; i < f.n_objects; i++) {
+			struct km_object o = f.objects[i];
+			km_where_long(&f.objects[i], o.where, sizeof(o.where));
+			each(ctx, &o);
+		}
+		km_file_free(&f);
+		return 0;
+	}
+	if (r != 0) {
+		each(ctx, NULL);
+		return -1;
+	}
+	km_file_free(&f);
+	return 0;
+}
+
+int km_read_file_each(const char *path, km_object_fn each, void *ctx, struct kelp_err *err)
+{
+	cleanup_free char *buf = NULL;
+	size_t len;
+	if (kelp_read_file_at(AT_FDCWD, path, KM_FILE_MAX, &buf, &len, err) < 0)
+		return -1;
+	return km_parse_each(buf, len, path, each, ctx, err);
 }
 
 int km_parse(const char *buf, size_t len, const char *what, struct km_file *ret, struct kelp_err *err)

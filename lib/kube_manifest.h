@@ -45,6 +45,17 @@ enum km_reader {
 bool km_looks_json(const char *buf, size_t len);
 int km_parse_with(const char *buf, size_t len, const char *what, enum km_reader how, struct km_file *ret,
 		  struct kelp_err *err);
+/* Each object of a buffer, in order, handed to fn as soon as it is complete, instead of every
+ * tree of the buffer at once at the end (a 10,000-service List is some 230 MB of trees; this way
+ * one item's at a time). o and its tree live only during the call. o->where is always
+ * "FILE (document N)" or "FILE (document N, items[K])". fn(ctx, NULL) means: forget every
+ * object given so far (the buffer is read again from its start, or it failed). Errors, and what
+ * is accepted, are km_parse's. */
+typedef void (*km_object_fn)(void *ctx, const struct km_object *o);
+/* o->where in that long form, also for a file's only document ("FILE", "FILE (items[K])"). */
+void km_where_long(const struct km_object *o, char *buf, size_t size);
+int km_parse_each(const char *buf, size_t len, const char *what, km_object_fn fn, void *ctx, struct kelp_err *err);
+int km_read_file_each(const char *path, km_object_fn fn, void *ctx, struct kelp_err *err);
 /* Read and parse one file (at most 64 MiB). */
 int km_read_file(const char *path, struct km_file *ret, struct kelp_err *err);
 void km_file_free(struct km_file *f);

@@ -20,11 +20,15 @@ struct kp_fobj {
 
 struct kp_fobjs {
 	struct kp_fobj *v;
-	size_t n;
+	size_t n, cap;
 };
 
 /* Every Service and EndpointSlice of f, in order; other kinds are skipped. */
 void kp_fobjs_from_file(const struct km_file *f, struct kp_fobjs *out);
+/* The same straight from a file, each object turned into the model as soon as the parser has
+ * it (km_read_file_each): a List's trees never exist all at once. -1: unreadable or not
+ * YAML/JSON (err names the file), and *out is empty. */
+int kp_fobjs_read_file(const char *path, struct kp_fobjs *out, struct kelp_err *err);
 /* Frees what was not taken: a caller that keeps svc or sl sets it to NULL first. */
 void kp_fobjs_free(struct kp_fobjs *o);
 /* "S ns/name" or "E ns/name" */

@@ -67,12 +67,7 @@ static void parse_chunk(struct kp_reader *r)
 	pthread_mutex_unlock(&r->mu);
 	for (size_t i = c * CHUNK; i < chunk_end(r, c); i++) {
 		struct result *res = &s->res[i - c * CHUNK];
-		struct km_file f;
-		res->rc = km_read_file(r->files[i], &f, &res->err);
-		if (res->rc == 0) {
-			kp_fobjs_from_file(&f, &res->f);
-			km_file_free(&f);
-		}
+		res->rc = kp_fobjs_read_file(r->files[i], &res->f, &res->err);
 	}
 	pthread_mutex_lock(&r->mu);
 	s->state = SLOT_DONE;

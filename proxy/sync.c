@@ -277,9 +277,9 @@ int kp_engine_file_changed(struct kp_engine *e, const char *path, bool removed, 
 	char **keys = NULL;
 	size_t n_keys = 0;
 	if (!removed) {
-		struct km_file f = {0};
+		struct kp_fobjs fo;
 		struct kelp_err ferr = {0};
-		if (km_read_file(path, &f, &ferr) < 0) {
+		if (kp_fobjs_read_file(path, &fo, &ferr) < 0) {
 			if (ferr.code != ENOENT) {
 				kp_report(e, "%s", ferr.msg);
 				e->m.sync_errors += e->errors_this_sync;
@@ -288,9 +288,6 @@ int kp_engine_file_changed(struct kp_engine *e, const char *path, bool removed, 
 			}
 			removed = true; /* gone again before we read it */
 		} else {
-			struct kp_fobjs fo;
-			kp_fobjs_from_file(&f, &fo);
-			km_file_free(&f);
 			file_objects(e, &fo, path, &ch, &keys, &n_keys, &seen, NULL);
 			kp_fobjs_free(&fo);
 		}

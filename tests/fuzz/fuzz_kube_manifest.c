@@ -5,7 +5,8 @@
  * (lib/kube_manifest_fast.c: block YAML, and JSON through yajl) against libyaml: wherever they
  * do not give up, both agree on success or failure, and on success their trees, objects and line
  * numbers are the same; the one exception is JSON that libyaml refuses and yajl reads (a key of
- * over 1024 characters), which yajl's own tree parser must then accept too. */
+ * over 1024 characters), which yajl's own tree parser must then accept too. km_parse_each
+ * (objects handed out as they complete) gives km_parse's objects, or its error. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -132,9 +133,81 @@ static void differential(const uint8_t *data, size_t size)
 	}
 }
 
+/* km_parse_each against km_parse: after the last fn(NULL), the same objects in the same order
+ * (trees, lines, where in its long form), or the same error with every handed-out object taken
+ * back. Objects are compared as text: their trees are gone after the call. */
+struct each_state {
+	char *text;
+	size_t len;
+	FILE *o;
+	size_t n; /* objects since the last reset */
+};
+
+static void object_text(FILE *o, const struct km_object *obj, const char *where)
+{
+	yajl_gen g = kg_new(false);
+	if (!g)
+		abort();
+	gen_value(g, obj->node.v);
+	size_t len = 0;
+	char *t = kg_finish(g, &len);
+	fprintf(o, "%s|%s@%d\n", t ? t : "?", where, obj->line);
+	free(t);
+}
+
+static void each_record(void *ctx, const struct km_object *o)
+{
+	struct each_state *st = ctx;
+	if (!o) {
+		fclose(st->o);
+		free(st->text);
+		st->text = NULL;
+		if (!(st->o = open_memstream(&st->text, &st->len)))
+			abort();
+		st->n = 0;
+		return;
+	}
+	if (!strstr(o->where, " (document "))
+		abort();
+	object_text(st->o, o, o->where);
+	st->n++;
+}
+
+static void each_differential(const uint8_t *data, size_t size)
+{
+	struct km_file f = {0};
+	struct kelp_err err = {0}, err2 = {0};
+	int r = km_parse((const char *)data, size, "fuzz.yaml", &f, &err);
+	struct each_state st = {0};
+	if (!(st.o = open_memstream(&st.text, &st.len)))
+		abort();
+	int r2 = km_parse_each((const char *)data, size, "fuzz.yaml", each_record, &st, &err2);
+	fclose(st.o);
+	char *want = NULL;
+	size_t wlen = 0;
+	FILE *w = open_memstream(&want, &wlen);
+	if (!w)
+		abort();
+	for (size_t i = 0; r == 0 && i < f.n_objects; i++) {
+		char where[600];
+		km_where_long(&f.objects[i], where, sizeof(where));
+		object_text(w, &f.objects[i], where);
+	}
+	fclose(w);
+	if (r != r2 || (r == 0 && strcmp(want, st.text)) || (r < 0 && (strcmp(err.msg, err2.msg) || st.n))) {
+		fprintf(stderr, "EACH: km_parse %d (%s), km_parse_each %d (%s)\nkm_parse:\n%s\nkm_parse_each:\n%s\n", r,
+			err.msg, r2, err2.msg, want, st.text);
+		abort();
+	}
+	free(want);
+	free(st.text);
+	km_file_free(&f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	differential(data, size);
+	each_differential(data, size);
 
 	struct km_file f = {0};
 	struct kelp_err err = {0};

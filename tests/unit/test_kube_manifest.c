@@ -1,5 +1,6 @@
 /* Unit tests of lib/kube_manifest.c: YAML and JSON manifests into the lib/json tree, scalar typing,
- * several documents, List items, errors with file, line and column, alias bombs, directories. */
+ * several documents, List items, errors with file, line and column, alias bombs, directories;
+ * km_parse_each gives the same objects one by one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -279,6 +280,116 @@ static void fast_matches_libyaml(const char *const *inputs, size_t n, const char
 	}
 }
 
+/* ---- km_parse_each: objects handed out as they complete ---- */
+
+struct each_log {
+	FILE *o;
+	char *text;
+	size_t len;
+	int resets;
+};
+
+static void each_fn(void *ctx, const struct km_object *o)
+{
+	struct each_log *l = ctx;
+	if (!o) {
+		/* forget: start the log again */
+		fclose(l->o);
+		free(l->text);
+		l->text = NULL;
+		l->o = open_memstream(&l->text, &l->len);
+		l->resets++;
+		return;
+	}
+	dump(o->node.v, l->o);
+	fprintf(l->o, "|%s@%d\n", o->where, o->line);
+}
+
+/* km_parse_each gives km_parse's objects, in order, with the same trees and lines; resets
+ * counts the fn(NULL) calls. */
+static void each_matches(const char *text, const char *what, int resets)
+{
+	struct km_file f;
+	struct kelp_err err = {0};
+	if (km_parse(text, strlen(text), what, &f, &err) < 0)
+		failf("km_parse: %s", err.msg);
+	char *want = NULL;
+	size_t wlen;
+	FILE *w = open_memstream(&want, &wlen);
+	for (size_t i = 0; i < f.n_objects; i++) {
+		char where[600];
+		km_where_long(&f.objects[i], where, sizeof(where));
+		dump(f.objects[i].node.v, w);
+		fprintf(w, "|%s@%d\n", where, f.objects[i].line);
+	}
+	fclose(w);
+	km_file_free(&f);
+	struct each_log l = {0};
+	l.o = open_memstream(&l.text, &l.len);
+	if (km_parse_each(text, strlen(text), what, each_fn, &l, &err) < 0)
+		failf("km_parse_each: %s", err.msg);
+	fclose(l.o);
+	if (strcmp(want, l.text))
+		failf("%s: km_parse_each gave\n%s\nkm_parse\n%s", what, l.text, want);
+	if (l.resets != resets)
+		failf("%s: %d resets, expected %d", what, l.resets, resets);
+	free(want);
+	free(l.text);
+}
+
+static void test_parse_each(void **state)
+{
+	(void)state;
+	/* a kubectl List: every item handed out as it completes */
+	each_matches("apiVersion: v1\nitems:\n- kind: Service\n  metadata:\n    name: a\n- kind: Service\n  metadata:\n"
+		     "    name: b\n  spec:\n    ports:\n    - port: 80\nkind: List\nmetadata:\n  resourceVersion: \"\"\n",
+		     "l.yaml", 0);
+	/* flow style is libyaml's: the fast reader gives up at once, and libyaml streams */
+	each_matches("kind: List\nitems:\n- {kind: Service, metadata: {name: a}}\n- {kind: Service, spec: {ports: [{port: 80}]}}\n",
+		     "f.yaml", 1);
+	/* the same as JSON, the kind first (as an API server answers) */
+	each_matches("{\"kind\": \"ServiceList\", \"apiVersion\": \"v1\", \"metadata\": {}, \"items\": "
+		     "[{\"kind\": \"Service\", \"metadata\": {\"name\": \"a\"}}, {\"kind\": \"Service\", "
+		     "\"metadata\": {\"name\": \"b\"}}]}",
+		     "l.json", 0);
+	/* documents around a List keep their order */
+	each_matches("kind: Service\nmetadata:\n  name: a\n---\nkind: List\nitems:\n- kind: Service\n  metadata:\n    name: b\n"
+		     "- kind: Service\n  metadata:\n    name: c\n---\n---\nkind: Service\nmetadata:\n  name: d\n",
+		     "m.yaml", 0);
+	/* an anchor in an item: it and the later items stay in the tree (an alias may copy it) */
+	each_matches("kind: List\nitems:\n- kind: Service\n  metadata: {name: a}\n- kind: Service\n  metadata: &m {name: b}\n"
+		     "- kind: Service\n  metadata: *m\n- kind: Service\n  metadata: {name: d}\n",
+		     "a.yaml", 1 /* the fast reader leaves anchors to libyaml */);
+	/* "items" in something that is no List: read again the plain way */
+	each_matches("kind: Thing\nitems:\n- a: 1\n- b: 2\n", "t.yaml", 1);
+	/* the fast reader gives up half-way (a comment), after an item went out: libyaml reads it
+	 * all again */
+	each_matches("kind: List\nitems:\n- kind: Service\n  metadata:\n    name: a\n# a comment\n- kind: Service\n"
+		     "  metadata:\n    name: b\n",
+		     "c.yaml", 1);
+
+	/* errors: km_parse's, and what was handed out is taken back */
+	static const char *const bad[] = {
+		"kind: List\nitems:\n- kind: Service\n  metadata: {name: a}\n- 3\n",
+		"kind: List\nitems:\n- kind: Service\n  metadata: {name: a}\n- kind: [Service\n",
+		"kind: List\nitems:\n- kind: Service\n  kind: Service\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct km_file f;
+		struct kelp_err want = {0}, got = {0};
+		assert_int_equal(km_parse(bad[i], strlen(bad[i]), "b.yaml", &f, &want), -1);
+		struct each_log l = {0};
+		l.o = open_memstream(&l.text, &l.len);
+		assert_int_equal(km_parse_each(bad[i], strlen(bad[i]), "b.yaml", each_fn, &l, &got), -1);
+		fclose(l.o);
+		assert_string_equal(got.msg, want.msg);
+		if (l.text[0])
+			failf("bad input %zu: objects left after the error: %s", i, l.text);
+		assert_true(l.resets >= 1);
+		free(l.text);
+	}
+}
+
 /* The block YAML kubectl writes goes through the fast reader, and gives libyaml's tree. */
 static void test_fast_reader_matches_libyaml(void **state)
 {
@@ -389,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_fast_reader_matches_libyaml),
 		cmocka_unit_test(test_fast_reader_gives_up),
 		cmocka_unit_test(test_json_reader),
+		cmocka_unit_test(test_parse_each),
 	};
 	return cmocka_run_group_tests_name("kube_manifest", tests, NULL, NULL);
 }
