@@ -404,6 +404,10 @@ static int attach(struct builder *b, yajl_val v, const char *anchor, yaml_mark_t
 	}
 	struct frame *f = &b->stack[b->depth - 1];
 	if (f->v->type == yajl_t_array) {
+		/* an item kept in the tree (a scalar, an alias, one with an anchor): the later ones
+		 * stay too, so that the kept ones come after the handed-out ones, in order */
+		if (f->items)
+			b->stream_stopped = true;
 		if (f->v->u.array.len == f->bcap && frame_grow(f) < 0)
 			return oom(b);
 		f->v->u.array.values[f->v->u.array.len++] = v;

@@ -371,6 +371,8 @@ static void test_parse_each(void **state)
 	/* errors: km_parse's, and what was handed out is taken back */
 	static const char *const bad[] = {
 		"kind: List\nitems:\n- kind: Service\n  metadata: {name: a}\n- 3\n",
+		/* a kept item first, handed-out ones after it: the error names the first */
+		"kind: List\nitems:\n- kin\n- kind: Service\n  metadata:\n    name: a\n- kind: Service\n  metadata:\n    name: b\n",
 		"kind: List\nitems:\n- kind: Service\n  metadata: {name: a}\n- kind: [Service\n",
 		"kind: List\nitems:\n- kind: Service\n  kind: Service\n",
 	};
