@@ -10,7 +10,9 @@
 
 /* Files go out in chunks: a thread takes a whole chunk, and the two sides meet once per chunk,
  * not once per file (a futex wait and wake-up per file cost more than the parse saved, on a VM
- * with 2 CPUs). Chunk c lives in slot c % WINDOW, which bounds the trees held at once. */
+ * with 2 CPUs). Chunks are of CHUNK files, fewer when there are few files (down to one: two
+ * big List files are then read at the same time). Chunk c lives in slot c % WINDOW, which
+ * bounds what is held at once. */
 #define CHUNK 32
 #define WINDOW 4
 #define MAX_WORKERS 4
@@ -32,7 +34,7 @@ struct slot {
 
 struct kp_reader {
 	char *const *files;
-	size_t n, n_chunks;
+	size_t n, chunk, n_chunks; /* chunk: files per chunk, at most CHUNK */
 	size_t next_claim; /* the first chunk nobody has started */
 	size_t next_out;   /* the next file handed out */
 	bool stop;
@@ -45,7 +47,7 @@ struct kp_reader {
 
 static size_t chunk_end(const struct kp_reader *r, size_t c)
 {
-	size_t end = (c + 1) * CHUNK;
+	size_t end = (c + 1) * r->chunk;
 	return end > r->n ? r->n : end;
 }
 
@@ -53,7 +55,7 @@ static size_t chunk_end(const struct kp_reader *r, size_t c)
  * once its last file is out; claims may run WINDOW chunks ahead of it. */
 static bool can_claim(const struct kp_reader *r)
 {
-	return r->next_claim < r->n_chunks && r->next_claim < r->next_out / CHUNK + WINDOW;
+	return r->next_claim < r->n_chunks && r->next_claim < r->next_out / r->chunk + WINDOW;
 }
 
 /* Called with the lock held, returns with it held: parses the next unstarted chunk. */
@@ -65,8 +67,8 @@ static void parse_chunk(struct kp_reader *r)
 	s->chunk = c;
 	s->state = SLOT_BUSY;
 	pthread_mutex_unlock(&r->mu);
-	for (size_t i = c * CHUNK; i < chunk_end(r, c); i++) {
-		struct result *res = &s->res[i - c * CHUNK];
+	for (size_t i = c * r->chunk; i < chunk_end(r, c); i++) {
+		struct result *res = &s->res[i - c * r->chunk];
 		res->rc = kp_fobjs_read_file(r->files[i], &res->f, &res->err);
 	}
 	pthread_mutex_lock(&r->mu);
@@ -99,7 +101,9 @@ struct kp_reader *kp_reader_start_workers(char *const *files, size_t n, int work
 	struct kp_reader *r = xcalloc(1, sizeof(*r));
 	r->files = files;
 	r->n = n;
-	r->n_chunks = (n + CHUNK - 1) / CHUNK;
+	/* an eighth of the files, 1 to CHUNK: a few files still make several chunks */
+	r->chunk = n / 8 > CHUNK ? CHUNK : n / 8 ? n / 8 : 1;
+	r->n_chunks = (n + r->chunk - 1) / r->chunk;
 	r->slots = xcalloc(WINDOW, sizeof(*r->slots));
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->work, NULL);
@@ -121,7 +125,7 @@ struct kp_reader *kp_reader_start_workers(char *const *files, size_t n, int work
 int kp_reader_next(struct kp_reader *r, struct kp_fobjs *ret, struct kelp_err *err)
 {
 	pthread_mutex_lock(&r->mu);
-	size_t i = r->next_out, c = i / CHUNK;
+	size_t i = r->next_out, c = i / r->chunk;
 	struct slot *s = &r->slots[c % WINDOW];
 	while (!(s->state == SLOT_DONE && s->chunk == c)) {
 		if (can_claim(r))
@@ -129,7 +133,7 @@ int kp_reader_next(struct kp_reader *r, struct kp_fobjs *ret, struct kelp_err *e
 		else
 			pthread_cond_wait(&r->done, &r->mu);
 	}
-	struct result *res = &s->res[i - c * CHUNK];
+	struct result *res = &s->res[i - c * r->chunk];
 	int rc = res->rc;
 	if (rc < 0) {
 		*err = res->err;
