@@ -607,11 +607,15 @@ struct doc_lines {
 	size_t n_items;
 };
 
-static const char *kind_of(yajl_val obj)
+/* A List's (or *List's) items; NULL when root is no List. */
+static yajl_val list_items(yajl_val root)
 {
-	const char *path[] = {"kind", NULL};
-	yajl_val k = yajl_tree_get(obj, path, yajl_t_string);
-	return k ? k->u.string : NULL;
+	const char *kind_path[] = {"kind", NULL}, *items_path[] = {"items", NULL};
+	yajl_val k = yajl_tree_get(root, kind_path, yajl_t_string);
+	size_t klen = k ? strlen(k->u.string) : 0;
+	if (klen < 4 || strcmp(k->u.string + klen - 4, "List") != 0)
+		return NULL;
+	return yajl_tree_get(root, items_path, yajl_t_array);
 }
 
 static int add_object(struct km_file *f, const char *what, size_t doc, size_t n_docs, long item, int line,
@@ -642,11 +646,8 @@ static int collect_objects(struct km_file *f, const char *what, const struct doc
 {
 	for (size_t d = 0; d < f->n_docs; d++) {
 		yajl_val root = f->docs[d].v;
-		const char *kind = kind_of(root);
-		size_t klen = kind ? strlen(kind) : 0;
-		const char *items_path[] = {"items", NULL};
-		yajl_val items = yajl_tree_get(root, items_path, yajl_t_array);
-		if (kind && klen >= 4 && strcmp(kind + klen - 4, "List") == 0 && items) {
+		yajl_val items = list_items(root);
+		if (items) {
 			for (size_t i = 0; i < items->u.array.len; i++) {
 				yajl_val it = items->u.array.values[i];
 				if (!YAJL_IS_OBJECT(it))
@@ -729,11 +730,8 @@ struct parse {
 static int hand_out_document(struct parse *p, yajl_val root)
 {
 	struct builder *b = &p->b;
-	const char *kind = kind_of(root);
-	size_t klen = kind ? strlen(kind) : 0;
-	const char *items_path[] = {"items", NULL};
-	yajl_val items = yajl_tree_get(root, items_path, yajl_t_array);
-	bool list = kind && klen >= 4 && strcmp(kind + klen - 4, "List") == 0 && items;
+	yajl_val items = list_items(root);
+	bool list = items != NULL;
 	if (!list && b->streamed) {
 		/* its "items" were no List's: read the buffer again the plain way */
 		p->restart = true;
