@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <pthread.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -58,13 +58,6 @@ static void add_object(struct kp_fobjs *out, const struct km_object *o)
 	fobj_strings(fo, where, key, NULL);
 }
 
-void kp_fobjs_from_file(const struct km_file *f, struct kp_fobjs *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < f->n_objects; i++)
-		add_object(out, &f->objects[i]);
-}
-
 static void each_object(void *ctx, const struct km_object *o)
 {
 	struct kp_fobjs *out = ctx;
@@ -72,6 +65,12 @@ static void each_object(void *ctx, const struct km_object *o)
 		kp_fobjs_free(out); /* the file is read again, or failed */
 	else
 		add_object(out, o);
+}
+
+int kp_fobjs_parse(const char *buf, size_t len, const char *what, struct kp_fobjs *out, struct kelp_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return km_parse_each(buf, len, what, each_object, out, err);
 }
 
 int kp_fobjs_read_file(const char *path, struct kp_fobjs *out, struct kelp_err *err)

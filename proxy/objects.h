@@ -23,11 +23,11 @@ struct kp_fobjs {
 	size_t n, cap;
 };
 
-/* Every Service and EndpointSlice of f, in order; other kinds are skipped. */
-void kp_fobjs_from_file(const struct km_file *f, struct kp_fobjs *out);
-/* The same straight from a file, each object turned into the model as soon as the parser has
- * it (km_read_file_each): a List's trees never exist all at once. -1: unreadable or not
- * YAML/JSON (err names the file), and *out is empty. */
+/* Every Service and EndpointSlice of a buffer (what names it), in order, other kinds skipped;
+ * each object is turned into the model as soon as the parser has it (km_parse_each): a List's
+ * trees never exist all at once. -1: not YAML/JSON (err says where), and *out is empty. */
+int kp_fobjs_parse(const char *buf, size_t len, const char *what, struct kp_fobjs *out, struct kelp_err *err);
+/* The same for a file (km_read_file_each); -1 also when it cannot be read. */
 int kp_fobjs_read_file(const char *path, struct kp_fobjs *out, struct kelp_err *err);
 /* Frees what was not taken: a caller that keeps svc or sl sets it to NULL first. */
 void kp_fobjs_free(struct kp_fobjs *o);

@@ -1,7 +1,8 @@
 /* libFuzzer target: kelp-proxy's Service and EndpointSlice model (proxy/model.c) from a
- * manifest (through lib/kube_manifest and proxy/objects.c, as `kelp-proxy sync` reads one), and
- * what it becomes (proxy/elems.c). Properties beyond "no report": every object the model accepts is written back
- * as the state file writes it (kp_service_gen, kp_slice_gen) and read back to the same model;
+ * manifest (through lib/kube_manifest's km_parse_each and proxy/objects.c, as `kelp-proxy sync`
+ * reads one; a refused input leaves no object), and what it becomes (proxy/elems.c).
+ * Properties beyond "no report": every object the model accepts is written back as the state
+ * file writes it (kp_service_gen, kp_slice_gen) and read back to the same model;
  * a refused object says why; the elements of each accepted service, with the input's slices,
  * are generated, and each one's key and data fit their set. */
 #include <stdbool.h>
@@ -116,14 +117,14 @@ static void check_elems(const struct kp_elemvec *v)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct km_file f;
-	struct kelp_err err = {0};
-	if (km_parse((const char *)data, size, "fuzz.yaml", &f, &err) < 0)
-		return 0;
 	/* as kelp-proxy's reader threads turn a file into model objects */
 	struct kp_fobjs fo;
-	kp_fobjs_from_file(&f, &fo);
-	km_file_free(&f);
+	struct kelp_err err = {0};
+	if (kp_fobjs_parse((const char *)data, size, "fuzz.yaml", &fo, &err) < 0) {
+		if (!err.msg[0] || fo.n || fo.v)
+			abort();
+		return 0;
+	}
 	struct kp_service *svcs[MAX_OBJS];
 	struct kp_slice *slices[MAX_OBJS];
 	size_t n_svcs = 0, n_slices = 0;
